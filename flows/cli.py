@@ -1,0 +1,88 @@
+"""`vta` command line: run a preset, show the last results, inspect configuration."""
+
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+
+from vta_core.config import ConfigError, available_presets, load_config
+from vta_core.data.problems import DataValidationError
+from vta_core.runs import NoRunError, latest_run
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Verbal Technical Analysis on Prefect 3.")
+
+PresetOpt = Annotated[str, typer.Option("--preset", "-p", help="Named preset: " + ", ".join(available_presets()))]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML file with overrides.")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="Override KEY=VALUE, e.g. data.window.lookback=20.")]
+
+
+def _quiet_defaults() -> None:
+    # Offline machines: no telemetry, and room for a cold embedded server to start.
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "vta_core")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def run(preset: PresetOpt = "cpu", config: ConfigOpt = None, set_: SetOpt = None) -> None:
+    """Run the whole pipeline and print the error table."""
+    overrides = list(set_ or [])
+    try:
+        resolved = load_config(preset, config, overrides)  # fail before any work if the config is invalid
+    except ConfigError as err:
+        _fail(str(err))
+    _quiet_defaults()
+    from flows.pipeline import vta_pipeline  # imported late: Prefect start-up is slow
+
+    try:
+        result = vta_pipeline(preset=preset, config_file=str(config) if config else None, overrides=overrides, config=resolved)
+    except DataValidationError as err:
+        _fail(str(err), code=3)
+    typer.echo(result.error_table_markdown)
+    typer.echo(f"run folder: {result.run_folder}")
+
+
+@app.command()
+def show(home: Annotated[Path, typer.Option(help="runtime.home of the runs")] = Path("runs")) -> None:
+    """Print the error table of the last finished run."""
+    try:
+        folder = latest_run(home)
+    except NoRunError as err:
+        _fail(str(err))
+    typer.echo(f"run {folder.name} ({folder})\n")
+    typer.echo((folder / "error_table.md").read_text())
+
+
+@app.command("config")
+def show_config(preset: PresetOpt = "cpu", config: ConfigOpt = None, set_: SetOpt = None) -> None:
+    """Print the resolved configuration (preset + file + VTA_ environment + --set)."""
+    try:
+        resolved = load_config(preset, config, list(set_ or []))
+    except ConfigError as err:
+        _fail(str(err))
+    typer.echo(yaml.safe_dump(resolved.model_dump(mode="json"), sort_keys=False))
+
+
+@app.command()
+def presets() -> None:
+    """List the shipped presets."""
+    typer.echo("\n".join(available_presets()))
+
+
+def main() -> None:
+    # Prefect attaches its console handler to vta_core (PREFECT_LOGGING_EXTRA_LOGGERS); keep HTTP chatter out.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    app()
+
+
+if __name__ == "__main__":
+    main()

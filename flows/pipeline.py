@@ -1,0 +1,48 @@
+"""The parent flow: data -> baselines -> evaluation, in-process or dispatched to work pools."""
+
+from pydantic import BaseModel
+from prefect import flow, get_run_logger
+
+from flows.baselines_flow import baselines_flow
+from flows.common import resolve
+from flows.data_flow import DataRefs, data_flow
+from flows.dispatch import dispatched
+from flows.evaluation_flow import evaluation_flow
+from vta_core.artifacts import ArtifactRef
+from vta_core.config import VTAConfig
+from vta_core.runs import finish_run, start_run
+
+
+class PipelineResult(BaseModel):
+    run_folder: str
+    data: DataRefs
+    predictions: list[ArtifactRef]
+    errors: ArtifactRef
+    error_table_markdown: str
+
+
+@flow(name="vta-pipeline", flow_run_name="vta-{preset}")
+def vta_pipeline(
+    preset: str = "cpu",
+    config_file: str | None = None,
+    overrides: list[str] | None = None,
+    dispatch: bool = False,
+    config: VTAConfig | None = None,
+) -> PipelineResult:
+    """Run every stage; completed stages load from the cache, only changed or failed ones execute."""
+    cfg = resolve(preset, config_file, overrides, config)
+    folder = start_run(cfg)
+    if dispatch:
+        params = {"preset": preset, "config_file": config_file, "overrides": overrides}
+        data = DataRefs.model_validate(dispatched("vta-data/vta-data", params))
+        predictions = [ArtifactRef.model_validate(r) for r in dispatched("vta-baselines/vta-baselines", params)]
+        errors = ArtifactRef.model_validate(dispatched("vta-evaluation/vta-evaluation", params))
+    else:
+        data = data_flow(preset=cfg.preset, config=cfg)
+        predictions = baselines_flow(preset=cfg.preset, config=cfg, data=data)
+        errors = evaluation_flow(preset=cfg.preset, config=cfg, data=data, predictions=predictions)
+    finish_run(folder, {"cleaned": data.cleaned, "windows": data.windows, "predictions": predictions}, errors)
+    markdown = errors.file("error_table.md").read_text()
+    get_run_logger().info("run folder %s; error table at %s", folder, folder / "error_table.md")
+    return PipelineResult(run_folder=str(folder), data=data, predictions=predictions, errors=errors,
+                          error_table_markdown=markdown)

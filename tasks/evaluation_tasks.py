@@ -1,0 +1,29 @@
+"""Prefect tasks for error evaluation and for publishing its tables in the UI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from tasks.caching import stage_task_options
+from vta_core.artifacts import ArtifactRef, ArtifactStore
+from vta_core.config.sections import EvaluationConfig
+from vta_core.stages import evaluation_stage
+
+
+@task(**stage_task_options(evaluation_stage.ERRORS))
+def evaluate_errors(evaluation: EvaluationConfig, windows: ArtifactRef, predictions: list[ArtifactRef], store_root: Path) -> ArtifactRef:
+    return evaluation_stage.error_evaluation_stage(evaluation, windows, predictions, ArtifactStore(store_root))
+
+
+@task(cache_policy=NO_CACHE, persist_result=False)
+def publish_error_table(errors: ArtifactRef) -> str:
+    """Show the error table in the Prefect UI (every run, cached or not) and return its Markdown."""
+    summary, markdown = evaluation_stage.read_error_table(errors)
+    create_markdown_artifact(key="vta-error-table", markdown=markdown, description="MSE/MAE beside the paper's rows")
+    records = summary.round(6).astype({"seeds": str}).to_dict("records")
+    create_table_artifact(key="vta-error-summary", table=records, description="Error summary per model and split")
+    return markdown

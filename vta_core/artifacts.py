@@ -1,0 +1,144 @@
+"""Content-addressed, atomically written stage artifacts and the keys that name them.
+
+A stage's key is the hash of exactly what it reads: its config sections, the keys of its upstream
+artifacts and a fingerprint of its code. The Prefect cache key and the artifact folder use the
+same key, so a cache hit always points at the folder its run wrote.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import inspect
+import json
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+LOG = logging.getLogger(__name__)
+MANIFEST = "_manifest.json"
+
+
+class ArtifactRef(BaseModel):
+    """Small reference to a stage's output folder; what tasks return instead of data."""
+
+    model_config = ConfigDict(frozen=True)
+    stage: str
+    key: str
+    path: Path
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def is_complete(self) -> bool:
+        return (self.path / MANIFEST).is_file()
+
+
+class MissingArtifactError(FileNotFoundError):
+    """An upstream artifact a stage needs is not on disk (deleted or never finished)."""
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """A stage's name, hand-bumped version and the modules whose source is part of its key."""
+
+    name: str
+    version: str
+    modules: tuple[ModuleType, ...] = ()
+
+    def code_fingerprint(self) -> str:
+        digest = hashlib.sha256(f"{self.name}:{self.version}".encode())
+        for module in self.modules:
+            digest.update(inspect.getsource(module).encode())
+        return digest.hexdigest()[:16]
+
+
+def canonical(value: Any) -> Any:
+    """JSON-ready form of a key input; upstream artifacts contribute only their key."""
+    if isinstance(value, ArtifactRef):
+        return {"artifact": value.stage, "key": value.key}
+    if isinstance(value, BaseModel):
+        return {"model": type(value).__name__, "fields": value.model_dump(mode="json")}
+    if isinstance(value, Mapping):
+        return {str(k): canonical(v) for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        return [canonical(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise TypeError(f"cannot use {type(value).__name__} in a stage key")
+
+
+def stage_key(spec: StageSpec, inputs: Mapping[str, Any]) -> str:
+    payload = {"stage": spec.name, "code": spec.code_fingerprint(), "inputs": canonical(inputs)}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+
+class ArtifactStore:
+    """Folders `<root>/<stage>/<key>/`, each written to a temp folder and renamed into place."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def ref(self, spec: StageSpec, key: str) -> ArtifactRef:
+        return ArtifactRef(stage=spec.name, key=key, path=(self.root / spec.name / key).resolve())
+
+    @contextlib.contextmanager
+    def writing(self, spec: StageSpec, key: str) -> Iterator[Path]:
+        """Yield a scratch folder; on success it atomically becomes the stage's artifact folder."""
+        final = self.root / spec.name / key
+        final.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=final.parent))
+        try:
+            yield scratch
+            write_json(scratch / MANIFEST, {"stage": spec.name, "key": key, "files": sorted(p.name for p in scratch.iterdir())})
+            if final.exists():
+                # Replace an older copy: move it aside first so the final name never holds a partial folder.
+                trash = final.parent / f".{key}.old-{uuid.uuid4().hex[:8]}"
+                final.rename(trash)
+                shutil.rmtree(trash, ignore_errors=True)
+            scratch.rename(final)
+        finally:
+            if scratch.exists():
+                shutil.rmtree(scratch, ignore_errors=True)
+
+
+def require(ref: ArtifactRef) -> ArtifactRef:
+    if not ref.is_complete():
+        raise MissingArtifactError(f"artifact {ref.stage}/{ref.key} is missing or incomplete at {ref.path}")
+    return ref
+
+
+def _atomic(path: Path, write: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_text(path: Path, text: str) -> None:
+    _atomic(path, lambda tmp: tmp.write_text(text))
+
+
+def write_json(path: Path, payload: Any) -> None:
+    write_text(path, json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_parquet(path: Path, frame: pd.DataFrame) -> None:
+    _atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))

@@ -1,0 +1,190 @@
+"""Typed, frozen configuration: one section per pipeline stage.
+
+Every section is immutable and rejects unknown keys, so a misspelled key fails before any
+work starts. Stages receive only the sections they read; the cache key of a stage is the hash
+of exactly those sections (see `vta_core.artifacts.stage_key`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+PositiveInt = Annotated[int, Field(gt=0)]
+Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
+
+
+class Section(BaseModel):
+    """Base of every config section: frozen, strict about unknown keys."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+# --------------------------------------------------------------------------- data
+
+
+class SourceConfig(Section):
+    """Where prices come from: the bundled StockNet set or a user CSV/Parquet file."""
+
+    kind: Literal["stocknet", "file"] = "stocknet"
+    path: Path | None = None
+    tickers: tuple[str, ...] | None = Field(
+        default=None, description="Subset of tickers to use; None means every ticker in the source."
+    )
+
+    @model_validator(mode="after")
+    def _path_matches_kind(self) -> SourceConfig:
+        if self.kind == "file" and self.path is None:
+            raise ValueError("data.source.path is required when data.source.kind is 'file'")
+        if self.kind == "stocknet" and self.path is not None:
+            raise ValueError("data.source.path must be empty when data.source.kind is 'stocknet'")
+        if self.tickers is not None and len(self.tickers) == 0:
+            raise ValueError("data.source.tickers must name at least one ticker (or be null for all)")
+        return self
+
+
+class CalendarConfig(Section):
+    """Exchange calendars used to reject rows on non-trading days."""
+
+    enabled: bool = True
+    default_market: str = "XNYS"
+    ticker_markets: dict[str, str] = Field(default_factory=dict)
+
+
+class WindowConfig(Section):
+    lookback: PositiveInt = 10
+    horizon: PositiveInt = 10
+
+
+class PaperSplit(Section):
+    """SPEC section 3: per ticker chronological 70/10/20 by rows (TSLib convention)."""
+
+    kind: Literal["paper"] = "paper"
+    train_fraction: Fraction = 0.7
+    test_fraction: Fraction = 0.2
+    purge: Annotated[int, Field(ge=0)] = 0
+
+    @model_validator(mode="after")
+    def _fractions_leave_validation(self) -> PaperSplit:
+        if self.train_fraction + self.test_fraction >= 1.0:
+            raise ValueError("train_fraction + test_fraction must be < 1 to leave validation rows")
+        return self
+
+
+class DateSplit(Section):
+    """Fixed date cut-offs: train rows <= train_end < validation rows <= val_end < test rows."""
+
+    kind: Literal["dates"] = "dates"
+    train_end: dt.date
+    val_end: dt.date
+    test_end: dt.date | None = None
+    purge: Annotated[int, Field(ge=0)] | None = Field(default=None, description="Rows; None = horizon.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DateSplit:
+        if not self.train_end < self.val_end:
+            raise ValueError("train_end must be before val_end")
+        if self.test_end is not None and not self.val_end < self.test_end:
+            raise ValueError("val_end must be before test_end")
+        return self
+
+
+class WalkForwardSplit(Section):
+    """Rolling-origin folds on the calendar of all tickers, each with its own scalers."""
+
+    kind: Literal["walk_forward"] = "walk_forward"
+    n_folds: PositiveInt = 4
+    test_sessions: PositiveInt = 126
+    val_sessions: PositiveInt = 63
+    min_train_sessions: PositiveInt = 252
+    expanding: bool = True
+    purge: Annotated[int, Field(ge=0)] | None = Field(default=None, description="Rows; None = horizon.")
+
+
+SplitConfig = Annotated[PaperSplit | DateSplit | WalkForwardSplit, Field(discriminator="kind")]
+
+
+class DataConfig(Section):
+    source: SourceConfig = SourceConfig()
+    calendar: CalendarConfig = CalendarConfig()
+    window: WindowConfig = WindowConfig()
+    split: SplitConfig = PaperSplit()
+
+
+# ------------------------------------------------------------ later-stage sections
+
+
+class AnnotationConfig(Section):
+    """Technical indicators and statistics (filled in by the annotation stage)."""
+
+    mode: Literal["window", "history"] = "window"
+    significant_digits: Annotated[int, Field(ge=1, le=10)] = 4
+
+
+class ReasonerConfig(Section):
+    """LLM reasoner pi_theta (filled in by the reasoning-training stage)."""
+
+    model: str = "tiny-local"
+    lora_rank: PositiveInt = 32
+    lora_alpha: PositiveInt = 32
+
+
+class BackboneConfig(Section):
+    """CALF-like time-series backbone phi (filled in by the backbone stage)."""
+
+    d_model: PositiveInt = 64
+    n_prototypes: PositiveInt = 500
+    epochs: PositiveInt = 10
+
+
+class BaselinesConfig(Section):
+    """Naive forecasters every model is compared with."""
+
+    models: tuple[Literal["persistence", "drift"], ...] = ("persistence", "drift")
+    splits: tuple[Literal["train", "val", "test"], ...] = ("val", "test")
+
+    @model_validator(mode="after")
+    def _unique(self) -> BaselinesConfig:
+        if len(set(self.models)) != len(self.models):
+            raise ValueError("baselines.models lists a model twice")
+        return self
+
+
+class FusionConfig(Section):
+    """Classifier-free-guidance fusion psi (filled in by the fusion stage)."""
+
+    p_uncond: Annotated[float, Field(ge=0.0, le=1.0)] = 0.3
+    guidance_scale: float = 0.1
+
+
+class EvaluationConfig(Section):
+    splits: tuple[Literal["train", "val", "test"], ...] = ("val", "test")
+    show_paper_numbers: bool = True
+    markdown_digits: Annotated[int, Field(ge=1, le=10)] = 4
+
+
+class RuntimeConfig(Section):
+    """Where and how a run executes. Never part of a cache key."""
+
+    home: Path = Path("runs")
+    run_name: str | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    torch_threads: PositiveInt | None = None
+
+
+class VTAConfig(Section):
+    """The whole resolved configuration of one run."""
+
+    preset: str = "cpu"
+    seed: int = 0
+    data: DataConfig = DataConfig()
+    annotation: AnnotationConfig = AnnotationConfig()
+    reasoner: ReasonerConfig = ReasonerConfig()
+    backbone: BackboneConfig = BackboneConfig()
+    baselines: BaselinesConfig = BaselinesConfig()
+    fusion: FusionConfig = FusionConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    runtime: RuntimeConfig = RuntimeConfig()

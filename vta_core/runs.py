@@ -1,0 +1,66 @@
+"""A run's own folder: resolved config, references to the artifacts it used, its error table.
+
+Layout under `runtime.home` (default ./runs):
+    artifacts/<stage>/<key>/   content-addressed stage outputs, shared by all runs (the cache)
+    prefect-results/            Prefect's cached task results (small references to the above)
+    <run name>/                 config.yaml, refs.json, error_table.md, error_table.parquet
+    LATEST                      name of the last finished run (what `vta show` prints)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+from pathlib import Path
+
+import yaml
+
+from vta_core.artifacts import ArtifactRef, write_json, write_text
+from vta_core.config.sections import VTAConfig
+
+LOG = logging.getLogger(__name__)
+LATEST = "LATEST"
+
+
+class NoRunError(FileNotFoundError):
+    """No finished run to show."""
+
+
+RESERVED_NAMES = frozenset({"artifacts", "prefect-results", LATEST})
+
+
+class RunNameError(ValueError):
+    """A run name that would collide with the store's own folders."""
+
+
+def runs_root(config: VTAConfig) -> Path:
+    return config.runtime.home
+
+
+def start_run(config: VTAConfig) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    name = config.runtime.run_name or f"{stamp}-{config.preset}"
+    if name in RESERVED_NAMES or "/" in name:
+        raise RunNameError(f"runtime.run_name {name!r} is reserved or not a plain folder name")
+    folder = runs_root(config) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text(folder / "config.yaml", yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    LOG.info("run folder %s", folder)
+    return folder
+
+
+def finish_run(folder: Path, refs: dict[str, ArtifactRef | list[ArtifactRef]], errors: ArtifactRef) -> None:
+    write_json(folder / "refs.json", {k: [r.model_dump(mode="json") for r in v] if isinstance(v, list) else v.model_dump(mode="json")
+                                      for k, v in refs.items()})
+    for name in ("error_table.md", "error_table.parquet"):
+        shutil.copyfile(errors.file(name), folder / f".{name}.tmp")
+        (folder / f".{name}.tmp").replace(folder / name)
+    write_text(folder.parent / LATEST, folder.name + "\n")
+
+
+def latest_run(home: Path) -> Path:
+    pointer = home / LATEST
+    if not pointer.is_file():
+        raise NoRunError(f"no finished run under {home.resolve()} (run `vta run` first)")
+    return home / pointer.read_text().strip()

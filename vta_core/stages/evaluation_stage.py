@@ -1,0 +1,36 @@
+"""Error evaluation stage: per-ticker and summary MSE/MAE tables, Markdown beside the paper's rows."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from vta_core.artifacts import ArtifactRef, ArtifactStore, StageSpec, require, stage_key, write_parquet, write_text
+from vta_core.config.sections import EvaluationConfig
+from vta_core.evaluation import errors, report
+
+LOG = logging.getLogger(__name__)
+ERRORS = StageSpec("error_evaluation", "1", (errors, report))
+
+
+def error_evaluation_stage(
+    evaluation: EvaluationConfig, windows: ArtifactRef, predictions: list[ArtifactRef], store: ArtifactStore
+) -> ArtifactRef:
+    key = stage_key(ERRORS, {"evaluation": evaluation, "windows": windows, "predictions": predictions})
+    frames = [pd.read_parquet(require(ref).file("predictions.parquet")) for ref in predictions]
+    table = pd.concat(frames, ignore_index=True)
+    scalers = pd.read_parquet(require(windows).file("scalers.parquet"))
+    per_ticker = errors.per_ticker_errors(table, scalers)
+    summary = errors.summary_errors(per_ticker, evaluation.splits)
+    markdown = report.error_markdown(summary, evaluation.markdown_digits, evaluation.show_paper_numbers)
+    with store.writing(ERRORS, key) as out:
+        write_parquet(out / "errors_per_ticker.parquet", per_ticker)
+        write_parquet(out / "error_table.parquet", summary)
+        write_text(out / "error_table.md", markdown)
+    return store.ref(ERRORS, key)
+
+
+def read_error_table(ref: ArtifactRef) -> tuple[pd.DataFrame, str]:
+    require(ref)
+    return pd.read_parquet(ref.file("error_table.parquet")), ref.file("error_table.md").read_text()
