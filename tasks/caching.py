@@ -8,12 +8,15 @@ one section re-runs that stage and, through the changed upstream key, everything
 
 from __future__ import annotations
 
-import uuid
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tasks.runtime import result_record
 from vta_core.artifacts import ArtifactStore, StageSpec, stage_key
+
+LOG = logging.getLogger(__name__)
 
 LOCATION_PARAMS = frozenset({"store_root"})
 
@@ -25,10 +28,14 @@ def key_inputs(params: dict[str, Any]) -> dict[str, Any]:
 def stage_cache_key(spec: StageSpec) -> Callable[[Any, dict[str, Any]], str]:
     def cache_key(_context: Any, params: dict[str, Any]) -> str:
         key = stage_key(spec, key_inputs(params))
-        if not ArtifactStore(Path(params["store_root"])).ref(spec, key).is_complete():
-            # The cached result would point at a deleted or unfinished artifact folder: force a re-run.
-            return f"{spec.name}-{key}-rebuild-{uuid.uuid4().hex}"
-        return f"{spec.name}-{key}"
+        cache_key = f"{spec.name}-{key}"
+        store_root = Path(params["store_root"])
+        record = result_record(store_root, cache_key)
+        if record.exists() and not ArtifactStore(store_root).ref(spec, key).is_complete():
+            # The cached result points at a deleted or unfinished artifact folder: drop it so the task re-runs.
+            LOG.warning("artifact %s/%s is missing; discarding its cached result", spec.name, key)
+            record.unlink(missing_ok=True)
+        return cache_key
 
     return cache_key
 

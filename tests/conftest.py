@@ -1,0 +1,34 @@
+"""Shared fixtures: the bundled StockNet prices, cleansed once per session."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import pytest
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+from vta_core.config.sections import CalendarConfig  # noqa: E402
+from vta_core.data.cleansing import cleanse  # noqa: E402
+from vta_core.data.reading import read_prices, stocknet_path  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def stocknet_clean() -> pd.DataFrame:
+    return cleanse(read_prices(stocknet_path()), CalendarConfig()).prices
+
+
+@pytest.fixture(scope="session")
+def stocknet_raw() -> pd.DataFrame:
+    return read_prices(stocknet_path())
+
+
+@pytest.fixture(scope="session")
+def harness():
+    """Prefect's embedded test server, started once for all flow tests."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

@@ -1,0 +1,114 @@
+"""The Prefect pipeline end to end: cache hits, selective re-runs, failed-stage retry, run folder."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+
+import pytest
+import yaml
+
+from vta_core.config import load_config
+from vta_core.runs import latest_run
+from vta_core.stages import baseline_stage, data_stages, evaluation_stage
+
+pytestmark = pytest.mark.flow
+
+STAGE_FUNCTIONS = [
+    (data_stages, "cleanse_stage"),
+    (data_stages, "windows_stage"),
+    (baseline_stage, "naive_baselines_stage"),
+    (evaluation_stage, "error_evaluation_stage"),
+]
+
+
+@pytest.fixture
+def executed(monkeypatch):
+    """Count task bodies that actually execute (a cache hit never calls the stage function)."""
+    calls: Counter[str] = Counter()
+    for module, name in STAGE_FUNCTIONS:
+        original = getattr(module, name)
+
+        def spy(*args, __original=original, __name=name, **kwargs):
+            calls[__name] += 1
+            return __original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, spy)
+    return calls
+
+
+def run(home, *overrides):
+    from flows.pipeline import vta_pipeline
+
+    cfg = load_config("smoke", overrides=[f"runtime.home={home}", *overrides], environ={})
+    return vta_pipeline(preset="smoke", config=cfg)
+
+
+ALL = {"cleanse_stage", "windows_stage", "naive_baselines_stage", "error_evaluation_stage"}
+
+
+def test_caching_reruns_exactly_what_changed(harness, executed, tmp_path):
+    first = run(tmp_path)
+    assert set(executed) == ALL
+    assert "| persistence | ours |" in first.error_table_markdown
+
+    executed.clear()
+    second = run(tmp_path)
+    assert executed == Counter(), "a second identical run must execute no task body"
+    assert second.errors == first.errors
+
+    executed.clear()
+    run(tmp_path, "evaluation.markdown_digits=3")
+    assert set(executed) == {"error_evaluation_stage"}
+
+    executed.clear()
+    run(tmp_path, "baselines.models=[persistence]")
+    assert set(executed) == {"naive_baselines_stage", "error_evaluation_stage"}
+
+    executed.clear()
+    run(tmp_path, "data.window.lookback=12")
+    assert set(executed) == {"windows_stage", "naive_baselines_stage", "error_evaluation_stage"}
+
+    executed.clear()
+    run(tmp_path, "data.source.tickers=[AAPL, XOM, PTR]")
+    assert set(executed) == ALL
+
+    executed.clear()
+    run(tmp_path, "runtime.log_level=DEBUG")  # runtime settings are never part of a key
+    assert executed == Counter()
+
+
+def test_deleted_artifact_is_rebuilt_not_trusted(harness, executed, tmp_path):
+    first = run(tmp_path)
+    shutil.rmtree(first.data.windows.path)
+    executed.clear()
+    again = run(tmp_path)
+    assert set(executed) == {"windows_stage"}  # downstream keys are unchanged, so they stay cached
+    assert again.data.windows == first.data.windows and again.data.windows.is_complete()
+
+
+def test_failed_stage_is_retried_alone(harness, executed, tmp_path, monkeypatch):
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("evaluation crashed")
+
+    working = evaluation_stage.error_evaluation_stage  # the counting spy
+    monkeypatch.setattr(evaluation_stage, "error_evaluation_stage", broken)
+    with pytest.raises(RuntimeError, match="evaluation crashed"):
+        run(tmp_path)
+    assert set(executed) == ALL - {"error_evaluation_stage"}
+    monkeypatch.setattr(evaluation_stage, "error_evaluation_stage", working)
+    executed.clear()
+    result = run(tmp_path)
+    assert executed == Counter({"error_evaluation_stage": 1}), "only the failed stage runs again"
+    assert result.errors.is_complete()
+
+
+def test_run_folder_has_resolved_config_and_table(harness, tmp_path):
+    result = run(tmp_path, "evaluation.splits=[test]")
+    folder = latest_run(tmp_path)
+    assert str(folder) == result.run_folder
+    saved = yaml.safe_load((folder / "config.yaml").read_text())
+    assert saved["evaluation"]["splits"] == ["test"] and saved["preset"] == "smoke"
+    table = (folder / "error_table.md").read_text()
+    assert "test split" in table and "val split" not in table
+    assert (folder / "error_table.parquet").is_file() and (folder / "refs.json").is_file()
