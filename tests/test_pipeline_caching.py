@@ -112,3 +112,20 @@ def test_run_folder_has_resolved_config_and_table(harness, tmp_path):
     table = (folder / "error_table.md").read_text()
     assert "test split" in table and "val split" not in table
     assert (folder / "error_table.parquet").is_file() and (folder / "refs.json").is_file()
+
+
+def test_edited_input_file_reruns_everything(harness, executed, tmp_path, stocknet_raw):
+    csv = tmp_path / "prices.csv"
+    subset = stocknet_raw[stocknet_raw["ticker"].isin(["AAPL", "XOM"])]
+    subset.drop(columns=["_file", "_row"]).to_csv(csv, index=False, date_format="%Y-%m-%d")
+    file_source = ["data.source.kind=file", f"data.source.path={csv}", "data.source.tickers=null"]
+    run(tmp_path, *file_source)
+    executed.clear()
+    run(tmp_path, *file_source)
+    assert executed == Counter()
+    lines = csv.read_text().splitlines()
+    fields = lines[-1].split(",")
+    fields[6] = str(float(fields[6]) * 1.01)  # nudge the last Adj Close, keep OHLC valid
+    csv.write_text("\n".join([*lines[:-1], ",".join(fields)]) + "\n")
+    run(tmp_path, *file_source)
+    assert set(executed) == ALL

@@ -12,19 +12,21 @@ def error_markdown(summary: pd.DataFrame, digits: int = 4, show_paper: bool = Tr
     for split in [s for s in ("test", "val", "train") if s in set(summary["split"])]:
         ours = summary[summary["split"] == split]
         lines = [
-            f"### StockNet {split} split (standardised space; price-space columns use each ticker's training scaler)",
+            f"### {split} split: MSE / MAE in the standardised space, averaged per ticker then across tickers",
             "",
-            "| model | source | seeds | MSE | MAE | price MAE | MAPE % | tickers | windows |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "MAPE % is in price space (each ticker's training scaler inverted). Paper rows are StockNet test.",
+            "",
+            "| model | source | seeds | MSE | MAE | MAPE % | tickers | windows |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for r in ours.itertuples(index=False):
             spread = lambda v, s: f"{v:.{digits}f}" + (f" ± {s:.{digits}f}" if s > 0 else "")  # noqa: E731
             lines.append(
                 f"| {r.model} | ours | {r.seeds} | {spread(r.mse, r.mse_std)} | {spread(r.mae, r.mae_std)} | "
-                f"{r.mae_price:.{digits}f} | {r.mape:.2f} | {r.tickers} | {r.windows} |"
+                f"{r.mape:.2f} | {r.tickers} | {r.windows} |"
             )
         if show_paper and split == "test":
             for r in paper_rows().itertuples(index=False):
-                lines.append(f"| {r.model} | {SOURCE} | - | {r.mse:.{digits}f} | {r.mae:.{digits}f} | - | - | 88 | - |")
+                lines.append(f"| {r.model} | {SOURCE} | - | {r.mse:.{digits}f} | {r.mae:.{digits}f} | - | 88 | - |")
         sections.append("\n".join(lines))
     return "\n\n".join(sections) + "\n"
