@@ -5,9 +5,11 @@ from prefect import flow
 from flows.common import resolve
 from flows.data_flow import DataRefs, data_flow
 from tasks.baseline_tasks import naive_baselines
-from tasks.runtime import artifact_root, bound
+from tasks.caching import bound
+from tasks.runtime import artifact_root
 from vta_core.artifacts import ArtifactRef
 from vta_core.config import VTAConfig
+from vta_core.stages.baseline_stage import NAIVE
 
 
 @flow(name="vta-baselines", flow_run_name="baselines-{preset}")
@@ -20,4 +22,4 @@ def baselines_flow(
 ) -> list[ArtifactRef]:
     cfg = resolve(preset, config_file, overrides, config)
     data = data or data_flow(preset=cfg.preset, config=cfg)
-    return [bound(naive_baselines, cfg.runtime)(cfg.baselines, data.windows, artifact_root(cfg.runtime))]
+    return [bound(naive_baselines, NAIVE, cfg.runtime)(cfg.baselines, data.windows, artifact_root(cfg.runtime))]

@@ -6,10 +6,11 @@ from prefect.artifacts import create_table_artifact
 
 from flows.common import resolve
 from tasks import data_tasks
-from tasks.runtime import artifact_root, bound
+from tasks.caching import bound
+from tasks.runtime import artifact_root
 from vta_core.artifacts import ArtifactRef
 from vta_core.config import VTAConfig
-from vta_core.stages.data_stages import load_audit, source_fingerprint
+from vta_core.stages.data_stages import CLEANSE, WINDOWS, load_audit, source_fingerprint
 
 
 class DataRefs(BaseModel):
@@ -23,8 +24,8 @@ def data_flow(
 ) -> DataRefs:
     cfg = resolve(preset, config_file, overrides, config)
     root, data = artifact_root(cfg.runtime), cfg.data
-    cleaned = bound(data_tasks.cleanse_prices, cfg.runtime)(data.source, data.calendar, source_fingerprint(data.source), root)
-    windows = bound(data_tasks.build_windows, cfg.runtime)(data.window, data.split, cleaned, root)
+    cleaned = bound(data_tasks.cleanse_prices, CLEANSE, cfg.runtime)(data.source, data.calendar, source_fingerprint(data.source), root)
+    windows = bound(data_tasks.build_windows, WINDOWS, cfg.runtime)(data.window, data.split, cleaned, root)
     audit = load_audit(cleaned)
     get_run_logger().info("cleansing dropped %d rows; audit at %s", len(audit), cleaned.file("audit.parquet"))
     if len(audit):

@@ -1,4 +1,4 @@
-"""Prefect cache keys that equal the library's stage keys.
+"""Prefect cache policies whose keys equal the library's stage keys.
 
 A task's parameters are exactly its stage's inputs (config sections, upstream references, the
 input fingerprint) plus `store_root`, which only says where artifacts live. The key hashes the
@@ -13,11 +13,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tasks.runtime import result_record
+from prefect import Task
+from prefect.cache_policies import CacheKeyFnPolicy, CachePolicy
+from prefect.locking.filesystem import FileSystemLockManager
+from prefect.transactions import IsolationLevel
+
+from tasks.runtime import LOCKS, RESULTS, result_record
 from vta_core.artifacts import ArtifactStore, StageSpec, stage_key
+from vta_core.config.sections import RuntimeConfig
 
 LOG = logging.getLogger(__name__)
-
 LOCATION_PARAMS = frozenset({"store_root"})
 
 
@@ -40,12 +45,28 @@ def stage_cache_key(spec: StageSpec) -> Callable[[Any, dict[str, Any]], str]:
     return cache_key
 
 
+def stage_cache_policy(spec: StageSpec, home: Path | None = None) -> CachePolicy:
+    """Key policy; with a home, overlapping runs of one stage (a schedule and a UI run) serialise on
+    a file lock there, and the second one comes back as a cache hit instead of recomputing."""
+    policy = CacheKeyFnPolicy(cache_key_fn=stage_cache_key(spec))
+    if home is None:
+        return policy
+    locks = FileSystemLockManager(lock_files_directory=(home / LOCKS).resolve())
+    return policy.configure(isolation_level=IsolationLevel.SERIALIZABLE, lock_manager=locks)
+
+
 def stage_task_options(spec: StageSpec) -> dict[str, Any]:
     """Decorator options every stage task shares."""
     return {
         "name": spec.name,
-        "cache_key_fn": stage_cache_key(spec),
+        "cache_policy": stage_cache_policy(spec),
         "persist_result": True,
         "cache_result_in_memory": False,
         "task_run_name": spec.name,
     }
+
+
+def bound(task: Task, spec: StageSpec, runtime: RuntimeConfig) -> Task:
+    """The stage task with its results and locks under the run home, beside the artifacts."""
+    home = runtime.home.resolve()
+    return task.with_options(result_storage=home / RESULTS, cache_policy=stage_cache_policy(spec, home))

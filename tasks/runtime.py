@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import Task
-
 from vta_core.config.sections import RuntimeConfig
 
 ARTIFACTS = "artifacts"
 RESULTS = "prefect-results"
+LOCKS = "locks"
 
 
 def artifact_root(runtime: RuntimeConfig) -> Path:
@@ -27,8 +26,3 @@ def result_root(runtime: RuntimeConfig) -> Path:
 def result_record(store_root: Path, key: str) -> Path:
     """The file Prefect's local result storage keeps for a cache key, beside the artifact root."""
     return Path(store_root).parent / RESULTS / key
-
-
-def bound(task: Task, runtime: RuntimeConfig) -> Task:
-    """The task with result storage under the run home, so the cache lives beside the artifacts."""
-    return task.with_options(result_storage=result_root(runtime))
