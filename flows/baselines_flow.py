@@ -12,7 +12,7 @@ from vta_core.config import VTAConfig
 from vta_core.stages.baseline_stage import NAIVE
 
 
-@flow(name="vta-baselines", flow_run_name="baselines-{preset}")
+@flow(name="vta-baselines", flow_run_name="baselines-{preset}", persist_result=True)
 def baselines_flow(
     preset: str = "cpu",
     config_file: str | None = None,

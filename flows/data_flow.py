@@ -18,7 +18,7 @@ class DataRefs(BaseModel):
     windows: ArtifactRef
 
 
-@flow(name="vta-data", flow_run_name="data-{preset}")
+@flow(name="vta-data", flow_run_name="data-{preset}", persist_result=True)
 def data_flow(
     preset: str = "cpu", config_file: str | None = None, overrides: list[str] | None = None, config: VTAConfig | None = None
 ) -> DataRefs:

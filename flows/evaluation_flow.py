@@ -13,7 +13,7 @@ from vta_core.config import VTAConfig
 from vta_core.stages.evaluation_stage import ERRORS
 
 
-@flow(name="vta-evaluation", flow_run_name="evaluation-{preset}")
+@flow(name="vta-evaluation", flow_run_name="evaluation-{preset}", persist_result=True)
 def evaluation_flow(
     preset: str = "cpu",
     config_file: str | None = None,

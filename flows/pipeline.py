@@ -21,7 +21,7 @@ class PipelineResult(BaseModel):
     error_table_markdown: str
 
 
-@flow(name="vta-pipeline", flow_run_name="vta-{preset}")
+@flow(name="vta-pipeline", flow_run_name="vta-{preset}", persist_result=True)
 def vta_pipeline(
     preset: str = "cpu",
     config_file: str | None = None,

@@ -158,10 +158,13 @@ def _index_frame(pieces: list, dates: np.ndarray, lookback: int) -> pd.DataFrame
                               ("scaler_id", "int32"), ("end_date", "datetime64[s]")]})
     sizes = np.array([len(p[3]) for p in pieces])
     starts = np.concatenate([p[3] for p in pieces])
+    tickers = sorted({p[1] for p in pieces})
+    ticker_code = {t: i for i, t in enumerate(tickers)}
+    # Categoricals straight from integer codes: millions of windows never become Python strings.
     frame = pd.DataFrame({
         "fold": np.repeat([p[0] for p in pieces], sizes).astype(np.int16),
-        TICKER: pd.Categorical(np.repeat([p[1] for p in pieces], sizes)),
-        "split": pd.Categorical(np.repeat([p[2] for p in pieces], sizes), categories=list(SPLITS)),
+        TICKER: pd.Categorical.from_codes(np.repeat([ticker_code[p[1]] for p in pieces], sizes).astype(np.int32), tickers),
+        "split": pd.Categorical.from_codes(np.repeat([SPLITS.index(p[2]) for p in pieces], sizes).astype(np.int8), list(SPLITS)),
         "start": starts,
         "scaler_id": np.repeat([p[4] for p in pieces], sizes).astype(np.int32),
         "end_date": dates[starts + lookback - 1].astype("datetime64[s]"),
