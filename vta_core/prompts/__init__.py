@@ -1,0 +1,1 @@
+"""Prompt text, chat records and the strict answer parser."""
