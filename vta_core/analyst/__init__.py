@@ -1,0 +1,1 @@
+"""Deterministic rule-based technical analyst: grounded narratives plus a simple forecast."""

@@ -1,0 +1,106 @@
+"""A deterministic technical analyst.
+
+It reads the statistics and indicators of one window (the same numbers the prompt shows) and
+writes a narrative in the reasoner's answer format, ending with a forecast from a damped-trend
+model: y_h = last + slope * (phi + phi^2 + ... + phi^h), slope = the window's mean daily change.
+phi = 0 is persistence and phi = 1 is drift; the damping is chosen on validation windows only.
+Its narratives are the warm-start corpus of a tiny reasoner and it is an evaluated model itself.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from vta_core.prompts.text import format_number, series_text
+
+# Conventional thresholds; the reasoning-quality checks use the same ones.
+RSI_HIGH, RSI_LOW = 70.0, 30.0
+STOCH_HIGH, STOCH_LOW = 80.0, 20.0
+WILLR_HIGH, WILLR_LOW = -20.0, -80.0
+ADX_STRONG, ADX_WEAK = 25.0, 20.0
+
+
+def damped_trend(history: np.ndarray, horizon: int, phi: float) -> np.ndarray:
+    """(n, T) history -> (n, horizon) forecasts."""
+    slope = (history[:, -1] - history[:, 0]) / max(history.shape[1] - 1, 1)
+    weights = np.cumsum(phi ** np.arange(1, horizon + 1))
+    return history[:, -1:] + slope[:, None] * weights[None, :]
+
+
+def _ok(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def _trend(last: float, ind: Mapping[str, float], f) -> str:
+    sma, ema = ind.get("sma"), ind.get("ema")
+    if not (_ok(sma) and _ok(ema)):
+        return "There is not enough data for the moving averages, so the trend is undetermined."
+    if last > sma and ema > sma:
+        return f"The last price {f(last)} is above the SMA {f(sma)} and the EMA {f(ema)} is above the SMA: an uptrend."
+    if last < sma and ema < sma:
+        return f"The last price {f(last)} is below the SMA {f(sma)} and the EMA {f(ema)} is below the SMA: a downtrend."
+    return f"The last price {f(last)}, the SMA {f(sma)} and the EMA {f(ema)} disagree: no clear trend."
+
+
+def _oscillators(ind: Mapping[str, float], f) -> list[str]:
+    out = []
+    rsi, k, willr = ind.get("rsi"), ind.get("stoch_k"), ind.get("willr")
+    if _ok(rsi):
+        state = "overbought" if rsi > RSI_HIGH else "oversold" if rsi < RSI_LOW else "neutral"
+        out.append(f"RSI is {f(rsi)}, which is {state}.")
+    if _ok(k):
+        state = "overbought" if k > STOCH_HIGH else "oversold" if k < STOCH_LOW else "mid-range"
+        out.append(f"Stochastic %K is {f(k)} ({state}).")
+    if _ok(willr):
+        state = "overbought" if willr > WILLR_HIGH else "oversold" if willr < WILLR_LOW else "mid-range"
+        out.append(f"Williams %R is {f(willr)} ({state}).")
+    return out
+
+
+def _momentum_and_strength(ind: Mapping[str, float], f) -> list[str]:
+    out = []
+    mom, macd, adx = ind.get("momentum"), ind.get("macd"), ind.get("adx")
+    if _ok(mom):
+        out.append(f"Momentum is {f(mom)}, {'positive' if mom > 0 else 'negative' if mom < 0 else 'flat'}.")
+    if _ok(macd):
+        out.append(f"The MACD line is {f(macd)}, {'bullish' if macd > 0 else 'bearish' if macd < 0 else 'neutral'}.")
+    if _ok(adx):
+        strength = "a strong trend" if adx > ADX_STRONG else "a weak trend" if adx < ADX_WEAK else "a moderate trend"
+        out.append(f"ADX is {f(adx)}, indicating {strength}.")
+    return out
+
+
+def _bollinger(last: float, ind: Mapping[str, float], f) -> str | None:
+    upper, lower = ind.get("bb_upper"), ind.get("bb_lower")
+    if not (_ok(upper) and _ok(lower)):
+        return None
+    if last > upper:
+        return f"The price is above the upper Bollinger band {f(upper)}."
+    if last < lower:
+        return f"The price is below the lower Bollinger band {f(lower)}."
+    return f"The price is inside the Bollinger bands ({f(lower)} to {f(upper)})."
+
+
+def narrative(series: Sequence[float], stats: Mapping[str, float], ind: Mapping[str, float],
+              forecast: Sequence[float], digits: int = 4) -> str:
+    """The full completion: `<think> ... </think>` then `<answer> [...] </answer>`."""
+    f = lambda v: format_number(v, digits)  # noqa: E731
+    last = float(series[-1])
+    sentences = [
+        f"Over the window the price ranged from {f(stats['min'])} (day {int(stats['min_day'])}) "
+        f"to {f(stats['max'])} (day {int(stats['max_day'])}), with mean {f(stats['mean'])}.",
+        _trend(last, ind, f),
+        *_momentum_and_strength(ind, f),
+        *_oscillators(ind, f),
+    ]
+    band = _bollinger(last, ind, f)
+    if band:
+        sentences.append(band)
+    change = float(forecast[-1]) - last
+    direction = "rise" if change > 0 else "fall" if change < 0 else "stay flat"
+    sentences.append(f"Weighing these signals, I expect the price to {direction}, reaching {f(forecast[-1])} "
+                     f"after {len(forecast)} days.")
+    return f"<think>{' '.join(sentences)}</think>\n<answer>{series_text(forecast, digits)}</answer>"
