@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from vta_core.prompts.template import DEFAULT_SYSTEM, DEFAULT_USER, validate_templates
+
 PositiveInt = Annotated[int, Field(gt=0)]
 Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
 
@@ -117,11 +119,47 @@ class DataConfig(Section):
 # ------------------------------------------------------------ later-stage sections
 
 
-class AnnotationConfig(Section):
-    """Technical indicators and statistics (filled in by the annotation stage)."""
+IndicatorName = Literal["sma", "ema", "momentum", "rsi", "willr", "cci", "adx", "bbands",
+                        "stoch_fastk", "stoch_slowk", "stoch_slowd", "macd_fast", "macd_slow", "macd_signal"]
 
-    mode: Literal["window", "history"] = "window"
+
+class AnnotationConfig(Section):
+    """Statistics and technical indicators per window (SPEC section 4)."""
+
+    mode: Literal["window", "history"] = Field(
+        default="window", description="window: only the T rows of the window (paper); history: standard periods "
+        "on the causal history that ends at the window's last day")
+    history_length: PositiveInt = Field(default=60, description="rows of causal history in history mode")
+    price_column: Literal["Adj Close", "Close"] = Field(
+        default="Adj Close", description="series for the single-series indicators and the statistics; "
+        "high/low-based indicators use High, Low and Close")
+    period_overrides: dict[IndicatorName, PositiveInt] = Field(default_factory=dict)
+    bb_nbdev: Annotated[float, Field(gt=0)] = 2.0
+
+
+class PromptConfig(Section):
+    """Prompt text and chat records (SPEC section 4)."""
+
+    system_template: str = DEFAULT_SYSTEM
+    user_template: str = DEFAULT_USER
     significant_digits: Annotated[int, Field(ge=1, le=10)] = 4
+    tokenizer: str | None = Field(default=None, description="tokenizer.json file or Hugging Face folder used to "
+                                  "measure prompt lengths; None = the reasoner's tokenizer when it exists, else an estimate")
+    max_prompt_tokens: PositiveInt = 1024
+
+    @model_validator(mode="after")
+    def _templates(self) -> PromptConfig:
+        problems = validate_templates(self.system_template, self.user_template)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class AnalystConfig(Section):
+    """Rule-based analyst: damped-trend forecast, damping chosen on validation windows."""
+
+    damping_grid: tuple[Annotated[float, Field(ge=0.0, le=1.0)], ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+    narratives_for: tuple[Literal["train", "val", "test"], ...] = ("train", "val", "test")
 
 
 class ReasonerConfig(Section):
@@ -182,6 +220,8 @@ class VTAConfig(Section):
     seed: int = 0
     data: DataConfig = DataConfig()
     annotation: AnnotationConfig = AnnotationConfig()
+    prompt: PromptConfig = PromptConfig()
+    analyst: AnalystConfig = AnalystConfig()
     reasoner: ReasonerConfig = ReasonerConfig()
     backbone: BackboneConfig = BackboneConfig()
     baselines: BaselinesConfig = BaselinesConfig()

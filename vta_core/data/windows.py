@@ -29,7 +29,7 @@ class WindowSet:
     panel: np.ndarray  # (rows, 6) raw values in VALUE_COLUMNS order, tickers contiguous, dates ascending
     dates: np.ndarray  # (rows,) datetime64[s]
     index: pd.DataFrame  # fold, ticker, split, start, scaler_id, end_date (last input day)
-    scalers: pd.DataFrame  # fold, ticker, price_mean, price_std, volume_min, volume_span, train_rows
+    scalers: pd.DataFrame  # fold, ticker, price_mean, price_std, volume_min, volume_span, train_rows, first_row
     lookback: int
     horizon: int
 
@@ -70,6 +70,10 @@ class WindowSet:
         starts = self.index["start"].to_numpy(dtype=np.int64) + self.lookback
         return self.dates[starts[:, None] + np.arange(self.horizon)[None, :]]
 
+    def ticker_first_rows(self) -> np.ndarray:
+        """Per window, the panel row where its ticker's data begins (causal history stops there)."""
+        return self.scalers["first_row"].to_numpy(np.int64)[self.index["scaler_id"].to_numpy()]
+
     def price_scale(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-window (mean, std) that map scaled prices back: price = z * std + mean."""
         s = self.scalers.iloc[self.index["scaler_id"].to_numpy()]
@@ -105,14 +109,16 @@ def fit_scalers(prices: pd.DataFrame, offsets: dict[str, int], blocks: pd.DataFr
     for b in blocks.itertuples(index=False):
         lo, hi = offsets[b.ticker] + b.train_lo, offsets[b.ticker] + b.train_hi
         if hi <= lo:
-            rows.append((b.fold, b.ticker, np.nan, np.nan, np.nan, np.nan, 0))
+            rows.append((b.fold, b.ticker, np.nan, np.nan, np.nan, np.nan, 0, offsets[b.ticker]))
             continue
         train_target, train_volume = target[lo:hi], volume[lo:hi]
         vmin, vmax = float(train_volume.min()), float(train_volume.max())
         # A constant training volume has no range; a span of 1 keeps the transform defined and invertible.
         span = vmax - vmin if vmax > vmin else 1.0
-        rows.append((b.fold, b.ticker, float(train_target.mean()), float(train_target.std(ddof=0)), vmin, span, hi - lo))
-    return pd.DataFrame(rows, columns=["fold", TICKER, "price_mean", "price_std", "volume_min", "volume_span", "train_rows"])
+        rows.append((b.fold, b.ticker, float(train_target.mean()), float(train_target.std(ddof=0)), vmin, span, hi - lo,
+                     offsets[b.ticker]))
+    columns = ["fold", TICKER, "price_mean", "price_std", "volume_min", "volume_span", "train_rows", "first_row"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def build_windows(prices: pd.DataFrame, blocks: pd.DataFrame, lookback: int, horizon: int) -> tuple[WindowSet, pd.DataFrame]:
