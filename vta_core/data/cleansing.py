@@ -73,7 +73,7 @@ def _unsorted_tickers(frame: pd.DataFrame) -> list[str]:
 
 def _rule_masks(frame: pd.DataFrame, calendar: CalendarConfig) -> dict[str, np.ndarray]:
     values = frame[list(VALUE_COLUMNS)].to_numpy(dtype="float64")
-    prices = frame[list(PRICE_COLUMNS)].to_numpy(dtype="float64")
+    prices = values[:, : len(PRICE_COLUMNS)]  # VALUE_COLUMNS starts with the price columns
     with np.errstate(invalid="ignore"):
         open_, high, low, close = (frame[c].to_numpy() for c in ("Open", "High", "Low", "Close"))
         masks = {
@@ -90,7 +90,9 @@ def _rule_masks(frame: pd.DataFrame, calendar: CalendarConfig) -> dict[str, np.n
 
 def _off_calendar(frame: pd.DataFrame, calendar: CalendarConfig) -> np.ndarray:
     off = np.zeros(len(frame), dtype=bool)
-    markets = frame[TICKER].map(lambda t: market_of(t, calendar.default_market, calendar.ticker_markets))
+    codes, tickers = pd.factorize(frame[TICKER])  # one lookup per ticker, not per row
+    markets = pd.Series(np.asarray([market_of(t, calendar.default_market, calendar.ticker_markets) for t in tickers],
+                                   dtype=object)[codes], index=frame.index)
     problems = []
     for market, rows in frame.groupby(markets.to_numpy(), sort=True).groups.items():
         dates = frame.loc[rows, DATE]
