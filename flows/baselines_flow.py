@@ -1,14 +1,15 @@
-"""Baselines flow: naive forecasters (persistence, drift) on the evaluated windows."""
+"""Baselines flow: naive forecasters (persistence, drift) and the rule-based analyst."""
 
 from prefect import flow
 
 from flows.common import resolve
 from flows.data_flow import DataRefs, data_flow
-from tasks.baseline_tasks import naive_baselines
+from tasks.baseline_tasks import naive_baselines, rule_based_analyst
 from tasks.caching import bound
 from tasks.runtime import artifact_root
 from vta_core.artifacts import ArtifactRef
 from vta_core.config import VTAConfig
+from vta_core.stages.analyst_stage import ANALYST
 from vta_core.stages.baseline_stage import NAIVE
 
 
@@ -22,4 +23,7 @@ def baselines_flow(
 ) -> list[ArtifactRef]:
     cfg = resolve(preset, config_file, overrides, config)
     data = data or data_flow(preset=cfg.preset, config=cfg)
-    return [bound(naive_baselines, NAIVE, cfg.runtime)(cfg.baselines, data.windows, artifact_root(cfg.runtime))]
+    root = artifact_root(cfg.runtime)
+    naive = bound(naive_baselines, NAIVE, cfg.runtime)(cfg.baselines, data.windows, root)
+    analyst = bound(rule_based_analyst, ANALYST, cfg.runtime)(cfg.analyst, data.annotations, data.prompts, data.windows, root)
+    return [naive, analyst]

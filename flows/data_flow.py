@@ -1,21 +1,24 @@
-"""Data flow: read + cleanse the prices, then split, scale and window them (paper tasks 1-3)."""
+"""Data flow: cleanse, split, scale and window the prices, then annotate them and write prompts (tasks 1-5)."""
 
 from pydantic import BaseModel
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
 from flows.common import resolve
-from tasks import data_tasks
+from tasks import annotation_tasks, data_tasks
 from tasks.caching import bound
 from tasks.runtime import artifact_root
 from vta_core.artifacts import ArtifactRef
 from vta_core.config import VTAConfig
+from vta_core.stages.annotation_stages import ANNOTATE, PROMPTS
 from vta_core.stages.data_stages import CLEANSE, WINDOWS, load_audit, source_fingerprint
 
 
 class DataRefs(BaseModel):
     cleaned: ArtifactRef
     windows: ArtifactRef
+    annotations: ArtifactRef
+    prompts: ArtifactRef
 
 
 @flow(name="vta-data", flow_run_name="data-{preset}", persist_result=True)
@@ -26,9 +29,11 @@ def data_flow(
     root, data = artifact_root(cfg.runtime), cfg.data
     cleaned = bound(data_tasks.cleanse_prices, CLEANSE, cfg.runtime)(data.source, data.calendar, source_fingerprint(data.source), root)
     windows = bound(data_tasks.build_windows, WINDOWS, cfg.runtime)(data.window, data.split, cleaned, root)
+    annotations = bound(annotation_tasks.annotate_windows, ANNOTATE, cfg.runtime)(cfg.annotation, windows, root)
+    prompts = bound(annotation_tasks.build_prompts, PROMPTS, cfg.runtime)(cfg.prompt, annotations, windows, root)
     audit = load_audit(cleaned)
     get_run_logger().info("cleansing dropped %d rows; audit at %s", len(audit), cleaned.file("audit.parquet"))
     if len(audit):
         rows = audit.head(500).astype(str).to_dict("records")
         create_table_artifact(key="vta-cleansing-audit", table=rows, description=f"{len(audit)} dropped rows (first 500)")
-    return DataRefs(cleaned=cleaned, windows=windows)
+    return DataRefs(cleaned=cleaned, windows=windows, annotations=annotations, prompts=prompts)

@@ -41,7 +41,7 @@ def vta_pipeline(
         data = data_flow(preset=cfg.preset, config=cfg)
         predictions = baselines_flow(preset=cfg.preset, config=cfg, data=data)
         errors = evaluation_flow(preset=cfg.preset, config=cfg, data=data, predictions=predictions)
-    finish_run(folder, {"cleaned": data.cleaned, "windows": data.windows, "predictions": predictions}, errors)
+    finish_run(folder, {**dict(data), "predictions": predictions}, errors)
     markdown = errors.file("error_table.md").read_text()
     get_run_logger().info("run folder %s; error table at %s", folder, folder / "error_table.md")
     return PipelineResult(run_folder=str(folder), data=data, predictions=predictions, errors=errors,

@@ -1,4 +1,4 @@
-"""Prefect task for the naive baselines stage."""
+"""Prefect tasks for the naive baselines and the rule-based analyst."""
 
 from __future__ import annotations
 
@@ -8,10 +8,16 @@ from prefect import task
 
 from tasks.caching import stage_task_options
 from vta_core.artifacts import ArtifactRef, ArtifactStore
-from vta_core.config.sections import BaselinesConfig
-from vta_core.stages import baseline_stage
+from vta_core.config.sections import AnalystConfig, BaselinesConfig
+from vta_core.stages import analyst_stage, baseline_stage
 
 
 @task(**stage_task_options(baseline_stage.NAIVE))
 def naive_baselines(baselines: BaselinesConfig, windows: ArtifactRef, store_root: Path) -> ArtifactRef:
     return baseline_stage.naive_baselines_stage(baselines, windows, ArtifactStore(store_root))
+
+
+@task(**stage_task_options(analyst_stage.ANALYST))
+def rule_based_analyst(analyst: AnalystConfig, annotations: ArtifactRef, prompts: ArtifactRef, windows: ArtifactRef,
+                       store_root: Path) -> ArtifactRef:
+    return analyst_stage.analyst_stage(analyst, annotations, prompts, windows, ArtifactStore(store_root))

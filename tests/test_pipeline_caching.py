@@ -10,14 +10,17 @@ import yaml
 
 from vta_core.config import load_config
 from vta_core.runs import latest_run
-from vta_core.stages import baseline_stage, data_stages, evaluation_stage
+from vta_core.stages import analyst_stage, annotation_stages, baseline_stage, data_stages, evaluation_stage
 
 pytestmark = pytest.mark.flow
 
 STAGE_FUNCTIONS = [
     (data_stages, "cleanse_stage"),
     (data_stages, "windows_stage"),
+    (annotation_stages, "annotation_stage"),
+    (annotation_stages, "prompts_stage"),
     (baseline_stage, "naive_baselines_stage"),
+    (analyst_stage, "analyst_stage"),
     (evaluation_stage, "error_evaluation_stage"),
 ]
 
@@ -44,7 +47,8 @@ def run(home, *overrides):
     return vta_pipeline(preset="smoke", config=cfg)
 
 
-ALL = {"cleanse_stage", "windows_stage", "naive_baselines_stage", "error_evaluation_stage"}
+ALL = {name for _, name in STAGE_FUNCTIONS}
+DOWNSTREAM_OF_WINDOWS = ALL - {"cleanse_stage"}
 
 
 def test_caching_reruns_exactly_what_changed(harness, executed, tmp_path):
@@ -67,7 +71,15 @@ def test_caching_reruns_exactly_what_changed(harness, executed, tmp_path):
 
     executed.clear()
     run(tmp_path, "data.window.lookback=12")
-    assert set(executed) == {"windows_stage", "naive_baselines_stage", "error_evaluation_stage"}
+    assert set(executed) == DOWNSTREAM_OF_WINDOWS
+
+    executed.clear()
+    run(tmp_path, "data.window.lookback=12", "annotation.mode=history")
+    assert set(executed) == {"annotation_stage", "prompts_stage", "analyst_stage", "error_evaluation_stage"}
+
+    executed.clear()
+    run(tmp_path, "data.window.lookback=12", "annotation.mode=history", "prompt.max_prompt_tokens=2000")
+    assert set(executed) == {"prompts_stage", "analyst_stage", "error_evaluation_stage"}
 
     executed.clear()
     run(tmp_path, "data.source.tickers=[AAPL, XOM, PTR]")

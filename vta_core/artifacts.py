@@ -100,6 +100,7 @@ class ArtifactStore:
         final = self.root / spec.name / key
         final.parent.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=final.parent))
+        scratch.chmod(0o755)  # mkdtemp makes it private; workers of other users read the cache too
         try:
             yield scratch
             write_json(scratch / MANIFEST, {"stage": spec.name, "key": key, "files": sorted(p.name for p in scratch.iterdir())})
@@ -126,6 +127,7 @@ def _atomic(path: Path, write: Any) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o644)  # mkstemp files are private; make them as readable as a normal write
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

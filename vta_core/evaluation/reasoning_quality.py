@@ -14,12 +14,15 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import pandas as pd
+
 from vta_core.analyst.rule_based import (
     ADX_STRONG, ADX_WEAK, RSI_HIGH, RSI_LOW, STOCH_HIGH, STOCH_LOW, WILLR_HIGH, WILLR_LOW,
 )
 from vta_core.prompts.parser import parse_answer
 from vta_core.prompts.text import format_number
 
+QUALITY_COLUMNS = ["model", "split", "valid", "numbers_quoted", "numbers_grounded", "claims_checked", "claims_consistent"]
 _NUMBER = re.compile(r"(?<![\w.])[+-]?(?:\d+(?:\.\d+)?|\.\d+)(?![\w.])")
 
 
@@ -88,3 +91,14 @@ def score_narrative(completion: str, prompt: str, indicators: Mapping[str, float
             checked += 1
             consistent += bool(supported())
     return QualityScores(parsed.valid, len(quoted), grounded, checked, consistent)
+
+
+def quality_summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per model and split: format validity rate, grounding and consistency (pooled over narratives)."""
+    grouped = rows.groupby(["model", "split"], observed=True)
+    summary = grouped.agg(narratives=("valid", "size"), format_valid=("valid", "mean"),
+                          quoted=("numbers_quoted", "sum"), grounded=("numbers_grounded", "sum"),
+                          checked=("claims_checked", "sum"), consistent=("claims_consistent", "sum")).reset_index()
+    summary["grounding"] = summary["grounded"] / summary["quoted"].where(summary["quoted"] > 0)
+    summary["consistency"] = summary["consistent"] / summary["checked"].where(summary["checked"] > 0)
+    return summary[["model", "split", "narratives", "format_valid", "grounding", "consistency"]]

@@ -8,10 +8,10 @@ import pandas as pd
 
 from vta_core.artifacts import ArtifactRef, ArtifactStore, StageSpec, require, stage_key, write_parquet, write_text
 from vta_core.config.sections import EvaluationConfig
-from vta_core.evaluation import errors, report
+from vta_core.evaluation import errors, reasoning_quality, report
 
 LOG = logging.getLogger(__name__)
-ERRORS = StageSpec("error_evaluation", "1", (errors, report))
+ERRORS = StageSpec("error_evaluation", "1", (errors, report, reasoning_quality))
 
 
 def error_evaluation_stage(
@@ -24,7 +24,15 @@ def error_evaluation_stage(
     per_ticker = errors.per_ticker_errors(table, scalers)
     summary = errors.summary_errors(per_ticker, evaluation.splits)
     markdown = report.error_markdown(summary, evaluation.markdown_digits, evaluation.show_paper_numbers)
+    quality_files = [ref.file("quality.parquet") for ref in predictions if ref.file("quality.parquet").is_file()]
+    quality = None
+    if quality_files:
+        quality = reasoning_quality.quality_summary(pd.concat([pd.read_parquet(f) for f in quality_files], ignore_index=True))
+        quality = quality[quality["split"].isin(evaluation.splits)]
+        markdown += "\n" + report.quality_markdown(quality)
     with store.writing(ERRORS, key) as out:
+        if quality is not None:
+            write_parquet(out / "reasoning_quality.parquet", quality)
         write_parquet(out / "errors_per_ticker.parquet", per_ticker)
         write_parquet(out / "error_table.parquet", summary)
         write_text(out / "error_table.md", markdown)

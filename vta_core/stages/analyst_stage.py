@@ -1,0 +1,80 @@
+"""Rule-based analyst stage: damped-trend forecasts (damping chosen on validation) and narratives.
+
+Writes the analyst's predictions (evaluated like any model), its narratives as prompt/completion
+records (the warm-start corpus of a tiny reasoner) and the reasoning-quality scores of each
+narrative on the evaluated splits.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pandas as pd
+
+from vta_core.analyst import rule_based
+from vta_core.artifacts import ArtifactRef, ArtifactStore, StageSpec, require, stage_key, write_json, write_parquet
+from vta_core.config.sections import AnalystConfig
+from vta_core.data.windows import TARGET_COLUMN
+from vta_core.evaluation import predictions, reasoning_quality
+from vta_core.prompts.parser import parse_answer
+from vta_core.prompts.records import STAT_COLUMNS
+from vta_core.prompts.text import INDICATOR_LABELS
+from vta_core.stages.data_stages import load_windows
+
+LOG = logging.getLogger(__name__)
+ANALYST = StageSpec("rule_based_analyst", "1", (rule_based, reasoning_quality))
+MODEL_NAME = "rule-based analyst"
+EVALUATED = ("val", "test")
+
+
+def choose_damping(history: np.ndarray, targets: np.ndarray, grid: tuple[float, ...]) -> tuple[float, dict[str, float]]:
+    """The damping with the lowest validation MSE (ties go to the smaller, more conservative one)."""
+    scores = {f"{phi:g}": float(np.mean((rule_based.damped_trend(history, targets.shape[1], phi) - targets) ** 2))
+              for phi in sorted(grid)}
+    best = min(sorted(grid), key=lambda phi: scores[f"{phi:g}"])
+    return best, scores
+
+
+def analyst_stage(analyst: AnalystConfig, annotations: ArtifactRef, prompts: ArtifactRef, windows: ArtifactRef,
+                  store: ArtifactStore) -> ArtifactRef:
+    key = stage_key(ANALYST, {"analyst": analyst, "annotations": annotations, "prompts": prompts, "windows": windows})
+    ws = load_windows(windows)
+    table = pd.read_parquet(require(annotations).file("annotations.parquet"))
+    digits = json.loads(require(prompts).file("prompt_report.json").read_text()).get("significant_digits", 4)
+    indicator_names = [n for n in INDICATOR_LABELS if n in table.columns]
+    history = ws.inputs()[:, :, TARGET_COLUMN]
+    split = ws.index["split"].astype(str).to_numpy()
+    val = split == "val"
+    phi, val_scores = choose_damping(history[val], ws.targets()[val], analyst.damping_grid)
+    forecasts = rule_based.damped_trend(history, ws.horizon, phi)
+    stats = table[list(STAT_COLUMNS)].to_numpy(float)
+    values = table[indicator_names].to_numpy(float)
+    quality_rows, parsed_forecasts = [], np.full_like(forecasts, np.nan)
+    with store.writing(ANALYST, key) as out:
+        for part in sorted(set(analyst.narratives_for) | set(EVALUATED)):
+            rows = np.flatnonzero(split == part)
+            prompt_lines = (prompts.file(f"records_{part}.jsonl")).open()
+            with (out / f"narratives_{part}.jsonl").open("w") as sink:
+                for i in rows:
+                    record = json.loads(next(prompt_lines))
+                    ind = dict(zip(indicator_names, values[i]))
+                    completion = rule_based.narrative(history[i], dict(zip(STAT_COLUMNS, stats[i])), ind, forecasts[i], digits)
+                    parsed = parse_answer(completion, ws.horizon)
+                    parsed_forecasts[i] = parsed.forecast if parsed.valid else np.nan
+                    if part in analyst.narratives_for:
+                        sink.write(json.dumps({**record, "completion": completion}) + "\n")
+                    if part in EVALUATED:
+                        prompt_text = "\n".join(m["content"] for m in record["prompt"])
+                        s = reasoning_quality.score_narrative(completion, prompt_text, ind, history[i, -1], ws.horizon, digits)
+                        quality_rows.append((MODEL_NAME, part, s.valid, s.numbers_quoted, s.numbers_grounded,
+                                             s.claims_checked, s.claims_consistent))
+            prompt_lines.close()
+        evaluated = ws.select(EVALUATED)
+        mask = np.isin(split, EVALUATED)
+        write_parquet(out / "predictions.parquet", predictions.prediction_frame(evaluated, parsed_forecasts[mask], MODEL_NAME))
+        write_parquet(out / "quality.parquet", pd.DataFrame(quality_rows, columns=reasoning_quality.QUALITY_COLUMNS))
+        write_json(out / "analyst_report.json", {"damping": phi, "validation_mse_by_damping": val_scores})
+    LOG.info("rule-based analyst: damping %.2f chosen on validation (MSE by damping %s)", phi, val_scores)
+    return store.ref(ANALYST, key)
