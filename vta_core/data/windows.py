@@ -149,9 +149,9 @@ def build_windows(prices: pd.DataFrame, blocks: pd.DataFrame, lookback: int, hor
 
 
 def _exclusion_reason(block, counts: dict[str, int], scaler: pd.Series) -> str | None:
-    short = [f"{s} has {max(c, 0)} windows" for s, c in counts.items() if c < 1]
-    if short:
-        return f"too short: {block.n_rows} rows give no window for " + ", ".join(short)
+    if min(counts.values()) < 1:
+        detail = ", ".join(f"{max(c, 0)} {s}" for s, c in counts.items())
+        return f"too short: {block.n_rows} rows give {detail} windows (each split needs at least one)"
     if not scaler["price_std"] > 0:
         return "flat training prices: Adj Close has zero variance on the training rows, z-score undefined"
     return None
