@@ -26,6 +26,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_data_flow.py
+	$(BIN)/python benchmarks/bench_annotation.py
 
 clean:
 	rm -rf $(VENV) runs .prefect
