@@ -92,3 +92,19 @@ def test_future_prices_change_no_past_feature(tmp_path, stocknet_raw, mode):
     assert past.sum() > 1000
     pd.testing.assert_frame_equal(before[past].reset_index(drop=True), after[past].reset_index(drop=True))
     assert not before[~past].drop(columns=["window"]).equals(after[~past].drop(columns=["window"]))
+
+
+def test_token_counts_use_the_configured_tokenizer(tmp_path):
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    from vta_core.prompts.records import TokenCounter
+
+    tokenizer = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.train_from_iterator(["the price is up", "RSI 71"], trainers.WordLevelTrainer(special_tokens=["[UNK]"]))
+    tokenizer.save(str(tmp_path / "tokenizer.json"))
+    exact = TokenCounter(str(tmp_path))
+    assert exact.exact and exact.count("the price is up today") == 5
+    assert not TokenCounter(None).exact and TokenCounter(None).count("RSI 71.2") == 5  # RSI, 7, 1, ".", 2
+    with pytest.raises(FileNotFoundError, match="no tokenizer.json"):
+        TokenCounter(str(tmp_path / "missing"))
