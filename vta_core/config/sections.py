@@ -170,12 +170,57 @@ class ReasonerConfig(Section):
     lora_alpha: PositiveInt = 32
 
 
+class TrainingConfig(Section):
+    """Shared trainer settings of every learned time-series model."""
+
+    epochs: PositiveInt = 10
+    batch_size: PositiveInt = 256
+    learning_rate: Annotated[float, Field(gt=0)] = 1e-3
+    weight_decay: Annotated[float, Field(ge=0)] = 0.0
+    patience: PositiveInt = Field(default=3, description="epochs without validation improvement before stopping")
+    max_train_windows: PositiveInt | None = Field(default=None, description="seeded subsample of training windows")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    mixed_precision: bool = Field(default=True, description="bf16 autocast on CUDA; ignored on CPU")
+    seeds: tuple[int, ...] = (0, 1, 2)
+
+    @model_validator(mode="after")
+    def _seeds(self) -> TrainingConfig:
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError("seeds must list at least one seed, each once")
+        return self
+
+
+class DLinearConfig(Section):
+    """DLinear (Zeng et al. 2023): moving-average decomposition, one linear map per component."""
+
+    enabled: bool = True
+    kernel_size: Annotated[int, Field(ge=1)] = 25
+    individual: bool = Field(default=False, description="one pair of linears per channel instead of shared")
+    train: TrainingConfig = TrainingConfig()
+
+    @model_validator(mode="after")
+    def _odd_kernel(self) -> DLinearConfig:
+        if self.kernel_size % 2 == 0:
+            raise ValueError("kernel_size must be odd so the moving average stays centred")
+        return self
+
+
+class TSMixerConfig(Section):
+    """TSMixer (Chen et al. 2023): time-mixing and feature-mixing residual MLP blocks."""
+
+    enabled: bool = True
+    n_blocks: PositiveInt = 2
+    ff_dim: PositiveInt = 64
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.1
+    norm: Literal["batch", "layer", "none"] = "batch"
+    train: TrainingConfig = TrainingConfig()
+
+
 class BackboneConfig(Section):
-    """CALF-like time-series backbone phi (filled in by the backbone stage)."""
+    """CALF-like time-series backbone phi (later issue)."""
 
     d_model: PositiveInt = 64
     n_prototypes: PositiveInt = 500
-    epochs: PositiveInt = 10
 
 
 class BaselinesConfig(Section):
@@ -224,6 +269,8 @@ class VTAConfig(Section):
     analyst: AnalystConfig = AnalystConfig()
     reasoner: ReasonerConfig = ReasonerConfig()
     backbone: BackboneConfig = BackboneConfig()
+    dlinear: DLinearConfig = DLinearConfig()
+    tsmixer: TSMixerConfig = TSMixerConfig()
     baselines: BaselinesConfig = BaselinesConfig()
     fusion: FusionConfig = FusionConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
