@@ -1,8 +1,9 @@
-"""The parent flow: data -> baselines -> evaluation, in-process or dispatched to work pools."""
+"""The parent flow: data -> baselines -> backbone -> evaluation, in-process or dispatched to work pools."""
 
 from pydantic import BaseModel
 from prefect import flow, get_run_logger
 
+from flows.backbone_flow import backbone_flow
 from flows.baselines_flow import baselines_flow
 from flows.common import resolve
 from flows.data_flow import DataRefs, data_flow
@@ -36,10 +37,12 @@ def vta_pipeline(
         params = {"preset": preset, "config_file": config_file, "overrides": overrides}
         data = DataRefs.model_validate(dispatched("vta-data/vta-data", params))
         predictions = [ArtifactRef.model_validate(r) for r in dispatched("vta-baselines/vta-baselines", params)]
+        predictions += [ArtifactRef.model_validate(r) for r in dispatched("vta-backbone/vta-backbone", params)]
         errors = ArtifactRef.model_validate(dispatched("vta-evaluation/vta-evaluation", params))
     else:
         data = data_flow(preset=cfg.preset, config=cfg)
         predictions = baselines_flow(preset=cfg.preset, config=cfg, data=data)
+        predictions += backbone_flow(preset=cfg.preset, config=cfg, data=data)
         errors = evaluation_flow(preset=cfg.preset, config=cfg, data=data, predictions=predictions)
     finish_run(folder, {**dict(data), "predictions": predictions}, errors)
     markdown = errors.file("error_table.md").read_text()

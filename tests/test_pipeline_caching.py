@@ -10,7 +10,9 @@ import yaml
 
 from vta_core.config import load_config
 from vta_core.runs import latest_run
-from vta_core.stages import analyst_stage, annotation_stages, baseline_stage, data_stages, evaluation_stage
+from vta_core.stages import (
+    analyst_stage, annotation_stages, baseline_stage, data_stages, evaluation_stage, timeseries_stage,
+)
 
 pytestmark = pytest.mark.flow
 
@@ -21,6 +23,7 @@ STAGE_FUNCTIONS = [
     (annotation_stages, "prompts_stage"),
     (baseline_stage, "naive_baselines_stage"),
     (analyst_stage, "analyst_stage"),
+    (timeseries_stage, "timeseries_stage"),
     (evaluation_stage, "error_evaluation_stage"),
 ]
 
@@ -68,6 +71,10 @@ def test_caching_reruns_exactly_what_changed(harness, executed, tmp_path):
     executed.clear()
     run(tmp_path, "baselines.models=[persistence]")
     assert set(executed) == {"naive_baselines_stage", "error_evaluation_stage"}
+
+    executed.clear()
+    run(tmp_path, "tsmixer.ff_dim=8")
+    assert executed == Counter({"timeseries_stage": 1, "error_evaluation_stage": 1})  # TSMixer only, DLinear cached
 
     executed.clear()
     run(tmp_path, "data.window.lookback=12")

@@ -110,7 +110,7 @@ def fit(model: Forecaster, train: WindowArrays, val: WindowArrays, config: Train
                 loss = torch.nn.functional.mse_loss(model(batch.x).float(), batch.y)
             loss.backward()
             optimiser.step()
-            running += float(loss) * len(batch.y)
+            running += float(loss.detach()) * len(batch.y)
             seen += len(batch.y)
         val_loss = evaluate(model, val, config.batch_size, device, config.mixed_precision)
         row = {"epoch": epoch, "train_loss": running / max(seen, 1), "val_loss": val_loss}

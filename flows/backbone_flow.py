@@ -1,0 +1,34 @@
+"""Backbone flow (GPU-heavy, the `vta-cuda` pool): learned time-series models, one cached task per
+model and seed. This release trains the DLinear and TSMixer baselines; the CALF-like backbone joins here."""
+
+import torch
+from prefect import flow
+
+from flows.common import resolve
+from flows.data_flow import DataRefs, data_flow
+from tasks.caching import bound
+from tasks.runtime import artifact_root
+from tasks.timeseries_tasks import train_timeseries_model
+from vta_core.artifacts import ArtifactRef
+from vta_core.config import VTAConfig
+from vta_core.stages.timeseries_stage import TIMESERIES
+
+
+@flow(name="vta-backbone", flow_run_name="backbone-{preset}", persist_result=True)
+def backbone_flow(
+    preset: str = "cpu",
+    config_file: str | None = None,
+    overrides: list[str] | None = None,
+    config: VTAConfig | None = None,
+    data: DataRefs | None = None,
+) -> list[ArtifactRef]:
+    cfg = resolve(preset, config_file, overrides, config)
+    data = data or data_flow(preset=cfg.preset, config=cfg)
+    if cfg.runtime.torch_threads:
+        torch.set_num_threads(cfg.runtime.torch_threads)
+    train = bound(train_timeseries_model, TIMESERIES, cfg.runtime)
+    refs = []
+    for name, section in (("dlinear", cfg.dlinear), ("tsmixer", cfg.tsmixer)):
+        if section.enabled:
+            refs.extend(train(name, section, seed, data.windows, artifact_root(cfg.runtime)) for seed in section.train.seeds)
+    return refs

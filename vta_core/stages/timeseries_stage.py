@@ -1,0 +1,63 @@
+"""Time-series model stage: train one learned forecaster for one seed, predict validation and test.
+
+Walk-forward splits train one model per fold. Writes the best checkpoint of each fold
+(safetensors + config JSON), the training log and the common predictions table.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+from vta_core import models
+from vta_core.artifacts import ArtifactRef, ArtifactStore, StageSpec, stage_key, write_json, write_parquet
+from vta_core.data.windows import TARGET_COLUMN, WindowSet
+from vta_core.evaluation import predictions
+from vta_core.models import base, dlinear, trainer, tsmixer
+from vta_core.stages.data_stages import load_windows
+
+LOG = logging.getLogger(__name__)
+TIMESERIES = StageSpec("timeseries_model", "1", (base, trainer, dlinear, tsmixer))
+DISPLAY_NAMES = {"dlinear": "DLinear", "tsmixer": "TSMixer"}
+assert models  # the package import registers every model
+
+
+def _arrays(ws: WindowSet) -> trainer.WindowArrays:
+    return trainer.WindowArrays(ws.inputs().astype(np.float32), ws.targets().astype(np.float32))
+
+
+def _subsample(ws: WindowSet, limit: int | None, seed: int) -> WindowSet:
+    if limit is None or len(ws) <= limit:
+        return ws
+    keep = np.sort(np.random.default_rng(seed).choice(len(ws), size=limit, replace=False))
+    return WindowSet(ws.panel, ws.dates, ws.index.iloc[keep].reset_index(drop=True), ws.scalers, ws.lookback, ws.horizon)
+
+
+def timeseries_stage(model_name: str, model: BaseModel, seed: int, windows: ArtifactRef, store: ArtifactStore) -> ArtifactRef:
+    key = stage_key(TIMESERIES, {"model_name": model_name, "model": model, "seed": seed, "windows": windows})
+    all_windows = load_windows(windows)
+    shape = base.DataShape(all_windows.lookback, all_windows.horizon, all_windows.panel.shape[1], TARGET_COLUMN)
+    display = DISPLAY_NAMES.get(model_name, model_name)
+    frames, logs = [], []
+    with store.writing(TIMESERIES, key) as out:
+        for fold in sorted(all_windows.index["fold"].unique()):
+            train = _subsample(all_windows.select("train", fold=fold), model.train.max_train_windows, seed)
+            val = all_windows.select("val", fold=fold)
+            trainer.seed_everything(seed)
+            net = base.build(model_name, model, shape)
+            result = trainer.fit(net, _arrays(train), _arrays(val), model.train, seed)
+            trainer.save_checkpoint(net, out / f"checkpoint_fold{fold}")
+            evaluated = all_windows.select(("val", "test"), fold=fold)
+            y_hat = trainer.predict(net, evaluated.inputs().astype(np.float32))
+            frames.append(predictions.prediction_frame(evaluated, y_hat, display, seed))
+            logs.append({"fold": int(fold), "train_windows": len(train), "parameters": base.parameter_count(net),
+                         "best_epoch": result.best_epoch, "best_val_mse": result.best_val_loss,
+                         "seconds": result.seconds, "device": result.device, "history": result.history})
+            LOG.info("%s seed %d fold %d: best epoch %d, val MSE %.5f, %.1f s on %s", display, seed, fold,
+                     result.best_epoch, result.best_val_loss, result.seconds, result.device)
+        write_parquet(out / "predictions.parquet", pd.concat(frames, ignore_index=True))
+        write_json(out / "training_log.json", {"model": display, "seed": seed, "folds": logs})
+    return store.ref(TIMESERIES, key)
