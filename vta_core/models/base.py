@@ -35,8 +35,16 @@ class Forecaster(nn.Module):
     def describe(self) -> dict:
         return {"model": self.name, "shape": asdict(self.shape)}
 
+    def init_kwargs(self) -> dict:
+        """Constructor arguments beyond (config, shape) that a checkpoint must record to rebuild the model."""
+        return {}
 
-Builder = Callable[[BaseModel, DataShape], Forecaster]
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Training loss; models with auxiliary objectives override it."""
+        return torch.nn.functional.mse_loss(self(x).float(), y)
+
+
+Builder = Callable[..., Forecaster]  # (config, shape, **init_kwargs) -> Forecaster
 # name -> (config class, builder): a checkpoint's config.json names both, so loading needs no pickles.
 REGISTRY: dict[str, tuple[type[BaseModel], Builder]] = {}
 
@@ -53,10 +61,10 @@ class UnknownModelError(KeyError):
     """A model name no forecaster is registered under."""
 
 
-def build(name: str, config: BaseModel, shape: DataShape) -> Forecaster:
+def build(name: str, config: BaseModel, shape: DataShape, **init_kwargs: object) -> Forecaster:
     if name not in REGISTRY:
         raise UnknownModelError(f"unknown model {name!r}; known: {sorted(REGISTRY)}")
-    return REGISTRY[name][1](config, shape)
+    return REGISTRY[name][1](config, shape, **init_kwargs)
 
 
 def config_class(name: str) -> type[BaseModel]:

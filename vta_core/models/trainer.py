@@ -107,7 +107,7 @@ def fit(model: Forecaster, train: WindowArrays, val: WindowArrays, config: Train
         for batch in train.batches(config.batch_size, device, rng):
             optimiser.zero_grad(set_to_none=True)
             with _autocast(device, config.mixed_precision):
-                loss = torch.nn.functional.mse_loss(model(batch.x).float(), batch.y)
+                loss = model.loss(batch.x, batch.y)
             loss.backward()
             optimiser.step()
             running += float(loss.detach()) * len(batch.y)
@@ -147,12 +147,12 @@ def save_checkpoint(model: Forecaster, folder: Path) -> None:
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(tensors, str(folder / WEIGHTS))
     write_json(folder / CONFIG, {"model": model.name, "config": model.config.model_dump(mode="json"),
-                                 "shape": asdict(model.shape)})
+                                 "shape": asdict(model.shape), "init": model.init_kwargs()})
 
 
 def load_checkpoint(folder: Path, device: str = "cpu") -> Forecaster:
     meta = json.loads((folder / CONFIG).read_text())
     config = config_class(meta["model"]).model_validate(meta["config"])
-    model = build(meta["model"], config, DataShape(**meta["shape"]))
+    model = build(meta["model"], config, DataShape(**meta["shape"]), **meta.get("init", {}))
     model.load_state_dict(load_file(str(folder / WEIGHTS), device=device))
     return model.to(device).eval()

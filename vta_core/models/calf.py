@@ -1,0 +1,93 @@
+"""CALF-like backbone phi (after Liu et al., CALF, AAAI 2025), small-transformer version.
+
+    x (B, T, C) --instance norm--> time tokens (B, C, d) = Linear(T -> d) per channel + channel embedding
+      temporal branch: tokens -> transformer layers -> shared head -> y_time (B, C, H)   [= y_phi]
+      textual branch:  cross-attention(query = tokens, key = value = language prototypes)
+                       -> transformer layers (frozen except layer norms) -> shared head -> y_text
+Loss = task(y_time, y) + w_out * L1(y_time, y_text) + w_feat * sum_l decay^(L-1-l) L1(h_time_l, h_text_l),
+each weight switchable for ablation. Outputs are de-normalised per sample and channel.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vta_core.config.sections import BackboneConfig
+from vta_core.models.base import DataShape, Forecaster, register
+
+EPS = 1e-5
+
+
+def _encoder_layer(config: BackboneConfig) -> nn.TransformerEncoderLayer:
+    return nn.TransformerEncoderLayer(config.d_model, config.n_heads, 4 * config.d_model, config.dropout,
+                                      batch_first=True, norm_first=True)
+
+
+class CalfBackbone(Forecaster):
+    name = "calf"
+
+    def __init__(self, config: BackboneConfig, shape: DataShape, n_prototypes: int, prototype_dim: int):
+        super().__init__(shape)
+        self.config = config
+        d = config.d_model
+        self.register_buffer("prototypes", torch.zeros(n_prototypes, prototype_dim))  # set by set_prototypes
+        self.embed = nn.Linear(shape.lookback, d)
+        self.channel_embedding = nn.Parameter(torch.zeros(1, shape.channels, d))
+        self.prototype_projection = nn.Linear(prototype_dim, d)
+        self.cross_attention = nn.MultiheadAttention(d, config.n_heads, dropout=config.dropout, batch_first=True)
+        self.temporal = nn.ModuleList(_encoder_layer(config) for _ in range(config.n_layers))
+        self.textual = nn.ModuleList(_encoder_layer(config) for _ in range(config.n_layers))
+        self.head = nn.Linear(d, shape.horizon)
+        if config.freeze_textual:
+            for name, parameter in self.textual.named_parameters():
+                parameter.requires_grad = "norm" in name
+
+    def init_kwargs(self) -> dict:
+        return {"n_prototypes": int(self.prototypes.shape[0]), "prototype_dim": int(self.prototypes.shape[1])}
+
+    def set_prototypes(self, prototypes: torch.Tensor) -> None:
+        self.prototypes.copy_(torch.as_tensor(prototypes, dtype=self.prototypes.dtype))
+
+    def branches(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list, list]:
+        """Normalised-space outputs (B, C, H) of both branches and their per-layer hidden states."""
+        mean = x.mean(dim=1, keepdim=True)  # (B, 1, C)
+        std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + EPS)
+        tokens = self.embed(((x - mean) / std).transpose(1, 2)) + self.channel_embedding  # (B, C, d)
+        keys = self.prototype_projection(self.prototypes).unsqueeze(0).expand(x.shape[0], -1, -1)  # (B, k, d)
+        text, _ = self.cross_attention(tokens, keys, keys, need_weights=False)  # (B, C, d)
+        hidden_time, hidden_text, h_time, h_text = [], [], tokens, text
+        for time_layer, text_layer in zip(self.temporal, self.textual):
+            h_time, h_text = time_layer(h_time), text_layer(h_text)
+            hidden_time.append(h_time)
+            hidden_text.append(h_text)
+        self._stats = (mean, std)
+        return self.head(h_time), self.head(h_text), hidden_time, hidden_text
+
+    def _denormalise(self, y: torch.Tensor) -> torch.Tensor:  # (B, C, H) -> (B, C, H)
+        mean, std = self._stats
+        return y * std.transpose(1, 2) + mean.transpose(1, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, H): the unconditional y_phi
+        y_time, _, _, _ = self.branches(x)
+        return self._denormalise(y_time)[:, self.shape.target_channel, :]
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        cfg = self.config
+        y_time, y_text, hidden_time, hidden_text = self.branches(x)
+        forecast = self._denormalise(y_time)[:, self.shape.target_channel, :].float()
+        task = nn.functional.mse_loss(forecast, y) if cfg.task_loss == "mse" else nn.functional.l1_loss(forecast, y)
+        total = cfg.task_loss_weight * task
+        if cfg.output_loss_weight > 0:
+            total = total + cfg.output_loss_weight * nn.functional.l1_loss(y_time, y_text)
+        if cfg.feature_loss_weight > 0:
+            layers = len(hidden_time)
+            feature = sum(cfg.feature_decay ** (layers - 1 - i) * nn.functional.l1_loss(a, b)
+                          for i, (a, b) in enumerate(zip(hidden_time, hidden_text)))
+            total = total + cfg.feature_loss_weight * feature
+        return total
+
+
+@register("calf", BackboneConfig)
+def build_calf(config: BackboneConfig, shape: DataShape, n_prototypes: int = 8, prototype_dim: int = 16) -> CalfBackbone:
+    return CalfBackbone(config, shape, n_prototypes, prototype_dim)
