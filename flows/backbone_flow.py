@@ -1,5 +1,5 @@
-"""Backbone flow (GPU-heavy, the `vta-cuda` pool): learned time-series models, one cached task per
-model and seed. This release trains the DLinear and TSMixer baselines; the CALF-like backbone joins here."""
+"""Backbone flow (GPU-heavy, the `vta-cuda` pool): the CALF-like backbone phi and the DLinear and
+TSMixer baselines, one cached task per model and seed; the language prototypes are a cached task too."""
 
 import torch
 from prefect import flow
@@ -8,10 +8,10 @@ from flows.common import resolve
 from flows.data_flow import DataRefs, data_flow
 from tasks.caching import bound
 from tasks.runtime import artifact_root
-from tasks.timeseries_tasks import train_timeseries_model
+from tasks.timeseries_tasks import language_prototypes, train_timeseries_model
 from vta_core.artifacts import ArtifactRef
 from vta_core.config import VTAConfig
-from vta_core.stages.timeseries_stage import TIMESERIES
+from vta_core.stages.timeseries_stage import PROTOTYPES, TIMESERIES
 
 
 @flow(name="vta-backbone", flow_run_name="backbone-{preset}", persist_result=True)
@@ -26,9 +26,13 @@ def backbone_flow(
     data = data or data_flow(preset=cfg.preset, config=cfg)
     if cfg.runtime.torch_threads:
         torch.set_num_threads(cfg.runtime.torch_threads)
+    root = artifact_root(cfg.runtime)
     train = bound(train_timeseries_model, TIMESERIES, cfg.runtime)
     refs = []
+    if cfg.backbone.enabled:
+        prototypes = bound(language_prototypes, PROTOTYPES, cfg.runtime)(cfg.backbone.prototypes, root)
+        refs.extend(train("calf", cfg.backbone, seed, data.windows, root, prototypes) for seed in cfg.backbone.train.seeds)
     for name, section in (("dlinear", cfg.dlinear), ("tsmixer", cfg.tsmixer)):
         if section.enabled:
-            refs.extend(train(name, section, seed, data.windows, artifact_root(cfg.runtime)) for seed in section.train.seeds)
+            refs.extend(train(name, section, seed, data.windows, root) for seed in section.train.seeds)
     return refs

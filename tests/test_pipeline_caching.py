@@ -23,6 +23,7 @@ STAGE_FUNCTIONS = [
     (annotation_stages, "prompts_stage"),
     (baseline_stage, "naive_baselines_stage"),
     (analyst_stage, "analyst_stage"),
+    (timeseries_stage, "prototypes_stage"),
     (timeseries_stage, "timeseries_stage"),
     (evaluation_stage, "error_evaluation_stage"),
 ]
@@ -51,7 +52,7 @@ def run(home, *overrides):
 
 
 ALL = {name for _, name in STAGE_FUNCTIONS}
-DOWNSTREAM_OF_WINDOWS = ALL - {"cleanse_stage"}
+DOWNSTREAM_OF_WINDOWS = ALL - {"cleanse_stage", "prototypes_stage"}
 
 
 def test_caching_reruns_exactly_what_changed(harness, executed, tmp_path):
@@ -74,7 +75,11 @@ def test_caching_reruns_exactly_what_changed(harness, executed, tmp_path):
 
     executed.clear()
     run(tmp_path, "tsmixer.ff_dim=8")
-    assert executed == Counter({"timeseries_stage": 1, "error_evaluation_stage": 1})  # TSMixer only, DLinear cached
+    assert executed == Counter({"timeseries_stage": 1, "error_evaluation_stage": 1})  # TSMixer only, others cached
+
+    executed.clear()
+    run(tmp_path, "backbone.prototypes.n_prototypes=8")
+    assert executed == Counter({"prototypes_stage": 1, "timeseries_stage": 1, "error_evaluation_stage": 1})
 
     executed.clear()
     run(tmp_path, "data.window.lookback=12")
@@ -90,7 +95,7 @@ def test_caching_reruns_exactly_what_changed(harness, executed, tmp_path):
 
     executed.clear()
     run(tmp_path, "data.source.tickers=[AAPL, XOM, PTR]")
-    assert set(executed) == ALL
+    assert set(executed) == ALL - {"prototypes_stage"}  # prototypes do not depend on the data
 
     executed.clear()
     run(tmp_path, "runtime.log_level=DEBUG")  # runtime settings are never part of a key
@@ -147,4 +152,4 @@ def test_edited_input_file_reruns_everything(harness, executed, tmp_path, stockn
     fields[6] = str(float(fields[6]) * 1.01)  # nudge the last Adj Close, keep OHLC valid
     csv.write_text("\n".join([*lines[:-1], ",".join(fields)]) + "\n")
     run(tmp_path, *file_source)
-    assert set(executed) == ALL
+    assert set(executed) == ALL - {"prototypes_stage"}  # prototypes do not depend on the data

@@ -13,15 +13,19 @@ import pandas as pd
 from pydantic import BaseModel
 
 from vta_core import models
-from vta_core.artifacts import ArtifactRef, ArtifactStore, StageSpec, stage_key, write_json, write_parquet
+from safetensors.numpy import load_file, save_file
+
+from vta_core.artifacts import ArtifactRef, ArtifactStore, StageSpec, require, stage_key, write_json, write_parquet
 from vta_core.data.windows import TARGET_COLUMN, WindowSet
 from vta_core.evaluation import predictions
-from vta_core.models import base, dlinear, trainer, tsmixer
+from vta_core.config.sections import PrototypeConfig
+from vta_core.models import base, calf, dlinear, prototypes as protos, trainer, tsmixer
 from vta_core.stages.data_stages import load_windows
 
 LOG = logging.getLogger(__name__)
-TIMESERIES = StageSpec("timeseries_model", "1", (base, trainer, dlinear, tsmixer))
-DISPLAY_NAMES = {"dlinear": "DLinear", "tsmixer": "TSMixer"}
+TIMESERIES = StageSpec("timeseries_model", "1", (base, trainer, dlinear, tsmixer, calf))
+PROTOTYPES = StageSpec("prototypes", "1", (protos,))
+DISPLAY_NAMES = {"dlinear": "DLinear", "tsmixer": "TSMixer", "calf": "CALF-like backbone"}
 assert models  # the package import registers every model
 
 
@@ -36,8 +40,32 @@ def _subsample(ws: WindowSet, limit: int | None, seed: int) -> WindowSet:
     return WindowSet(ws.panel, ws.dates, ws.index.iloc[keep].reset_index(drop=True), ws.scalers, ws.lookback, ws.horizon)
 
 
-def timeseries_stage(model_name: str, model: BaseModel, seed: int, windows: ArtifactRef, store: ArtifactStore) -> ArtifactRef:
-    key = stage_key(TIMESERIES, {"model_name": model_name, "model": model, "seed": seed, "windows": windows})
+def prototypes_stage(prototypes: PrototypeConfig, store: ArtifactStore) -> ArtifactRef:
+    """Top-k principal directions of the source's word embeddings, cached as an artifact."""
+    key = stage_key(PROTOTYPES, {"prototypes": prototypes})
+    matrix, explained = protos.principal_prototypes(protos.word_embeddings(prototypes.source), prototypes.n_prototypes)
+    with store.writing(PROTOTYPES, key) as out:
+        save_file({"prototypes": matrix}, str(out / "prototypes.safetensors"))
+        write_json(out / "prototypes_report.json", {"source": prototypes.source, "shape": list(matrix.shape),
+                                                     "explained_variance": float(explained.sum())})
+    return store.ref(PROTOTYPES, key)
+
+
+def _build(model_name: str, model: BaseModel, shape: base.DataShape, prototypes: ArtifactRef | None) -> base.Forecaster:
+    if model_name != "calf":
+        return base.build(model_name, model, shape)
+    if prototypes is None:
+        raise ValueError("the CALF-like backbone needs the prototypes artifact")
+    matrix = load_file(str(require(prototypes).file("prototypes.safetensors")))["prototypes"]
+    net = base.build(model_name, model, shape, n_prototypes=matrix.shape[0], prototype_dim=matrix.shape[1])
+    net.set_prototypes(matrix)
+    return net
+
+
+def timeseries_stage(model_name: str, model: BaseModel, seed: int, windows: ArtifactRef, store: ArtifactStore,
+                     prototypes: ArtifactRef | None = None) -> ArtifactRef:
+    key = stage_key(TIMESERIES, {"model_name": model_name, "model": model, "seed": seed, "windows": windows,
+                                 "prototypes": prototypes})
     all_windows = load_windows(windows)
     shape = base.DataShape(all_windows.lookback, all_windows.horizon, all_windows.panel.shape[1], TARGET_COLUMN)
     display = DISPLAY_NAMES.get(model_name, model_name)
@@ -47,7 +75,7 @@ def timeseries_stage(model_name: str, model: BaseModel, seed: int, windows: Arti
             train = _subsample(all_windows.select("train", fold=fold), model.train.max_train_windows, seed)
             val = all_windows.select("val", fold=fold)
             trainer.seed_everything(seed)
-            net = base.build(model_name, model, shape)
+            net = _build(model_name, model, shape, prototypes)
             result = trainer.fit(net, _arrays(train), _arrays(val), model.train, seed)
             trainer.save_checkpoint(net, out / f"checkpoint_fold{fold}")
             evaluated = all_windows.select(("val", "test"), fold=fold)
