@@ -234,6 +234,7 @@ class BackboneConfig(Section):
     n_layers: PositiveInt = 2
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.1
     freeze_textual: bool = Field(default=True, description="textual branch frozen except layer norms (CALF)")
+    anchor_last: bool = Field(default=True, description="head predicts the change from the last value (not in CALF)")
     task_loss: Literal["mse", "l1"] = "mse"
     task_loss_weight: Annotated[float, Field(ge=0)] = 1.0
     output_loss_weight: Annotated[float, Field(ge=0)] = 1.0

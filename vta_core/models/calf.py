@@ -4,6 +4,8 @@
       temporal branch: tokens -> transformer layers -> shared head -> y_time (B, C, H)   [= y_phi]
       textual branch:  cross-attention(query = tokens, key = value = language prototypes)
                        -> transformer layers (frozen except layer norms) -> shared head -> y_text
+With `anchor_last` (our addition, on by default) the shared head predicts the change from the last
+observed value instead of the level, which makes persistence the zero-initialised starting point.
 Loss = task(y_time, y) + w_out * L1(y_time, y_text) + w_feat * sum_l decay^(L-1-l) L1(h_time_l, h_text_l),
 each weight switchable for ablation. Outputs are de-normalised per sample and channel.
 """
@@ -62,11 +64,19 @@ class CalfBackbone(Forecaster):
             hidden_time.append(h_time)
             hidden_text.append(h_text)
         self._stats = (mean, std)
-        return self.head(h_time), self.head(h_text), hidden_time, hidden_text
+        return self._anchor(self.head(h_time), x), self._anchor(self.head(h_text), x), hidden_time, hidden_text
 
     def _denormalise(self, y: torch.Tensor) -> torch.Tensor:  # (B, C, H) -> (B, C, H)
         mean, std = self._stats
         return y * std.transpose(1, 2) + mean.transpose(1, 2)
+
+    def _anchor(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """With `anchor_last`, the head predicts the change from the last observed (normalised) value."""
+        if not self.config.anchor_last:
+            return y
+        mean, std = self._stats
+        last = ((x[:, -1:, :] - mean) / std).transpose(1, 2)  # (B, C, 1)
+        return y + last
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, H): the unconditional y_phi
         y_time, _, _, _ = self.branches(x)
