@@ -60,13 +60,13 @@ def test_loss_decreases_on_a_fixed_batch(key):
     x, y = torch.as_tensor(data.x), torch.as_tensor(data.y)
     model.train()
     losses = []
-    for _ in range(60):
+    for _ in range(80):
         optimiser.zero_grad()
         loss = model.loss(x, y)
         loss.backward()
         optimiser.step()
         losses.append(float(loss))
-    assert losses[-1] < 0.6 * losses[0], losses[::10]
+    assert losses[-1] < 0.7 * losses[0], losses[::10]
 
 
 @pytest.mark.parametrize("key", MODELS)
