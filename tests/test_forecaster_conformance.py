@@ -20,6 +20,9 @@ MODELS = {
     "calf": ("calf", BackboneConfig(d_model=16, n_heads=2, n_layers=2, dropout=0.0)),
     "calf-task-loss-only": ("calf", BackboneConfig(d_model=16, n_heads=2, n_layers=1, output_loss_weight=0,
                                                    feature_loss_weight=0, freeze_textual=False, task_loss="l1")),
+    # The first MiniLM layer as both branches (LoRA on the temporal copy), loaded offline.
+    "calf-pretrained": ("calf", BackboneConfig(branches="pretrained", pretrained_layers=1, n_heads=4, dropout=0.0,
+                                               lora_rank=4)),
 }
 TRAIN = TrainingConfig(epochs=4, batch_size=32, learning_rate=1e-2, patience=10, device="cpu", seeds=(0,))
 
@@ -41,7 +44,7 @@ def make(key: str, seed: int = 0):
     seed_everything(seed)
     if name != "calf":
         return build(name, config, SHAPE)
-    model = build(name, config, SHAPE, n_prototypes=12, prototype_dim=20)
+    model = build(name, config, SHAPE, n_prototypes=12, prototype_dim=20)  # prototypes are projected to the width
     model.set_prototypes(torch.as_tensor(np.random.default_rng(7).normal(size=(12, 20))))
     return model
 
@@ -145,3 +148,17 @@ def test_calf_losses_are_switchable_and_prototypes_are_saved(tmp_path):
     assert frozen and all("norm" not in n for n in frozen)
     save_checkpoint(full, tmp_path)
     assert torch.equal(load_checkpoint(tmp_path).prototypes, full.prototypes)
+
+
+def test_pretrained_branches_train_only_lora_and_norms():
+    model = make("calf-pretrained")
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    temporal = {n for n in trainable if n.startswith("temporal.")}
+    assert temporal and all("lora_" in n or "LayerNorm" in n for n in temporal)
+    assert all("LayerNorm" in n for n in trainable if n.startswith("textual."))
+    lora_before = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_B" in n}
+    data = toy_data(32)
+    optimiser = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    model.loss(torch.as_tensor(data.x), torch.as_tensor(data.y)).backward()
+    optimiser.step()
+    assert any(not torch.equal(p, lora_before[n]) for n, p in model.named_parameters() if "lora_B" in n)

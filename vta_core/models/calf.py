@@ -32,18 +32,25 @@ class CalfBackbone(Forecaster):
     def __init__(self, config: BackboneConfig, shape: DataShape, n_prototypes: int, prototype_dim: int):
         super().__init__(shape)
         self.config = config
-        d = config.d_model
+        if config.branches == "pretrained":
+            from vta_core.models.pretrained_layers import pretrained_branches
+
+            temporal, textual, d = pretrained_branches(config.pretrained_source, config.pretrained_layers,
+                                                       config.lora_rank, config.lora_alpha, config.lora_targets)
+        else:
+            d = config.d_model
+            temporal = nn.ModuleList(_encoder_layer(config) for _ in range(config.n_layers))
+            textual = nn.ModuleList(_encoder_layer(config) for _ in range(config.n_layers))
+            if config.freeze_textual:
+                for name, parameter in textual.named_parameters():
+                    parameter.requires_grad = "norm" in name
         self.register_buffer("prototypes", torch.zeros(n_prototypes, prototype_dim))  # set by set_prototypes
         self.embed = nn.Linear(shape.lookback, d)
         self.channel_embedding = nn.Parameter(torch.zeros(1, shape.channels, d))
         self.prototype_projection = nn.Linear(prototype_dim, d)
         self.cross_attention = nn.MultiheadAttention(d, config.n_heads, dropout=config.dropout, batch_first=True)
-        self.temporal = nn.ModuleList(_encoder_layer(config) for _ in range(config.n_layers))
-        self.textual = nn.ModuleList(_encoder_layer(config) for _ in range(config.n_layers))
+        self.temporal, self.textual = temporal, textual
         self.head = nn.Linear(d, shape.horizon)
-        if config.freeze_textual:
-            for name, parameter in self.textual.named_parameters():
-                parameter.requires_grad = "norm" in name
 
     def init_kwargs(self) -> dict:
         return {"n_prototypes": int(self.prototypes.shape[0]), "prototype_dim": int(self.prototypes.shape[1])}
