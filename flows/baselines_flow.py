@@ -1,16 +1,18 @@
-"""Baselines flow: naive forecasters (persistence, drift) and the rule-based analyst."""
+"""Baselines flow: naive forecasters (persistence, drift), the rule-based analyst and, on StockNet with
+the paper protocol, the released Qwen2.5-7B forecasts as an "LLM only" model."""
 
 from prefect import flow
 
 from flows.common import resolve
 from flows.data_flow import DataRefs, data_flow
-from tasks.baseline_tasks import naive_baselines, rule_based_analyst
+from tasks.baseline_tasks import naive_baselines, released_forecasts, rule_based_analyst
 from tasks.caching import bound
 from tasks.runtime import artifact_root
 from vta_core.artifacts import ArtifactRef
 from vta_core.config import VTAConfig
 from vta_core.stages.analyst_stage import ANALYST
 from vta_core.stages.baseline_stage import NAIVE
+from vta_core.stages.released_stage import RELEASED, applies
 
 
 @flow(name="vta-baselines", flow_run_name="baselines-{preset}", persist_result=True)
@@ -26,4 +28,8 @@ def baselines_flow(
     root = artifact_root(cfg.runtime)
     naive = bound(naive_baselines, NAIVE, cfg.runtime)(cfg.baselines, data.windows, root)
     analyst = bound(rule_based_analyst, ANALYST, cfg.runtime)(cfg.analyst, data.annotations, data.prompts, data.windows, root)
-    return [naive, analyst]
+    refs = [naive, analyst]
+    if applies(cfg.data.source, cfg.data.window, cfg.data.split):
+        refs.append(bound(released_forecasts, RELEASED, cfg.runtime)(cfg.data.source, cfg.data.window, cfg.data.split,
+                                                                     data.windows, root))
+    return refs

@@ -1,4 +1,4 @@
-"""Prefect tasks for the naive baselines and the rule-based analyst."""
+"""Prefect tasks for the naive baselines, the rule-based analyst and the released LLM forecasts."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from prefect import task
 
 from tasks.caching import stage_task_options
 from vta_core.artifacts import ArtifactRef, ArtifactStore
-from vta_core.config.sections import AnalystConfig, BaselinesConfig
-from vta_core.stages import analyst_stage, baseline_stage
+from vta_core.config.sections import AnalystConfig, BaselinesConfig, PaperSplit, SourceConfig, WindowConfig
+from vta_core.stages import analyst_stage, baseline_stage, released_stage
 
 
 @task(**stage_task_options(baseline_stage.NAIVE))
@@ -21,3 +21,9 @@ def naive_baselines(baselines: BaselinesConfig, windows: ArtifactRef, store_root
 def rule_based_analyst(analyst: AnalystConfig, annotations: ArtifactRef, prompts: ArtifactRef, windows: ArtifactRef,
                        store_root: Path) -> ArtifactRef:
     return analyst_stage.analyst_stage(analyst, annotations, prompts, windows, ArtifactStore(store_root))
+
+
+@task(**stage_task_options(released_stage.RELEASED))
+def released_forecasts(source: SourceConfig, window: WindowConfig, split: PaperSplit, windows: ArtifactRef,
+                       store_root: Path) -> ArtifactRef:
+    return released_stage.released_forecasts_stage(source, window, split, windows, ArtifactStore(store_root))

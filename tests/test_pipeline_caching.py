@@ -11,7 +11,7 @@ import yaml
 from vta_core.config import load_config
 from vta_core.runs import latest_run
 from vta_core.stages import (
-    analyst_stage, annotation_stages, baseline_stage, data_stages, evaluation_stage, timeseries_stage,
+    analyst_stage, annotation_stages, baseline_stage, data_stages, evaluation_stage, released_stage, timeseries_stage,
 )
 
 pytestmark = pytest.mark.flow
@@ -23,6 +23,7 @@ STAGE_FUNCTIONS = [
     (annotation_stages, "prompts_stage"),
     (baseline_stage, "naive_baselines_stage"),
     (analyst_stage, "analyst_stage"),
+    (released_stage, "released_forecasts_stage"),
     (timeseries_stage, "prototypes_stage"),
     (timeseries_stage, "timeseries_stage"),
     (evaluation_stage, "error_evaluation_stage"),
@@ -83,7 +84,7 @@ def test_caching_reruns_exactly_what_changed(harness, executed, tmp_path):
 
     executed.clear()
     run(tmp_path, "data.window.lookback=12")
-    assert set(executed) == DOWNSTREAM_OF_WINDOWS
+    assert set(executed) == DOWNSTREAM_OF_WINDOWS - {"released_forecasts_stage"}  # the release is for T = 10 only
 
     executed.clear()
     run(tmp_path, "data.window.lookback=12", "annotation.mode=history")
@@ -152,4 +153,4 @@ def test_edited_input_file_reruns_everything(harness, executed, tmp_path, stockn
     fields[6] = str(float(fields[6]) * 1.01)  # nudge the last Adj Close, keep OHLC valid
     csv.write_text("\n".join([*lines[:-1], ",".join(fields)]) + "\n")
     run(tmp_path, *file_source)
-    assert set(executed) == ALL - {"prototypes_stage"}  # prototypes do not depend on the data
+    assert set(executed) == ALL - {"prototypes_stage", "released_forecasts_stage"}  # prototypes do not depend on the data

@@ -1,0 +1,1 @@
+"""Forecasts produced outside this project, mapped onto our windows."""

@@ -1,0 +1,54 @@
+"""Released-forecasts stage: the paper authors' Qwen2.5-7B forecasts as an evaluated "LLM only" model.
+
+Applies only to the bundled StockNet data with the paper split and T = T' = 10 (what the release was made
+for); the flow skips it otherwise. Windows that exist on only one side (the release counts PTR, REX and
+SNP's null row as a day, which shifts their split boundaries by one row) are counted and reported.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from vta_core.artifacts import ArtifactRef, ArtifactStore, StageSpec, stage_key, write_json, write_parquet
+from vta_core.config.sections import PaperSplit, SourceConfig, WindowConfig
+from vta_core.data.reading import read_prices, stocknet_path
+from vta_core.data.schema import TICKER
+from vta_core.evaluation import predictions
+from vta_core.external import released
+from vta_core.stages.data_stages import load_windows
+
+LOG = logging.getLogger(__name__)
+RELEASED = StageSpec("released_forecasts", "1", (released,))
+EVALUATED = ("val", "test")
+
+
+def applies(source: SourceConfig, window: WindowConfig, split: object) -> bool:
+    return source.kind == "stocknet" and isinstance(split, PaperSplit) and split.purge == 0 \
+        and (split.train_fraction, split.test_fraction) == (0.7, 0.2) and (window.lookback, window.horizon) == (10, 10)
+
+
+def released_forecasts_stage(source: SourceConfig, window: WindowConfig, split: PaperSplit, windows: ArtifactRef,
+                             store: ArtifactStore) -> ArtifactRef:
+    key = stage_key(RELEASED, {"source": source, "window": window, "split": split, "windows": windows})
+    raw = read_prices(stocknet_path(), source.tickers)
+    forecasts = pd.read_parquet(released.released_path())
+    if source.tickers is not None:
+        forecasts = forecasts[forecasts[TICKER].isin(source.tickers)]
+    mapped = released.map_released(raw, forecasts, window, split)
+    ws = load_windows(windows).select(EVALUATED)
+    ours = ws.index.assign(row=np.arange(len(ws)), ticker=ws.index[TICKER].astype(str), split=ws.index["split"].astype(str))
+    joined = ours.merge(mapped.rename(columns={"window_end_date": "end_date"}), on=[TICKER, "split", "end_date"],
+                        how="inner", validate="one_to_one")
+    matched = type(ws)(ws.panel, ws.dates, ws.index.iloc[joined["row"].to_numpy()].reset_index(drop=True),
+                       ws.scalers, ws.lookback, ws.horizon)
+    y_hat = joined[[f"h{i + 1}" for i in range(window.horizon)]].to_numpy(dtype=float)
+    report = {"evaluated_windows": len(ws), "matched": len(joined), "unmatched_ours": len(ws) - len(joined),
+              "unmatched_by_ticker": (ours[~ours["row"].isin(joined["row"])].groupby(TICKER).size().to_dict())}
+    with store.writing(RELEASED, key) as out:
+        write_parquet(out / "predictions.parquet", predictions.prediction_frame(matched, y_hat, released.MODEL_NAME))
+        write_json(out / "released_report.json", report)
+    LOG.info("released forecasts: %d of %d evaluated windows matched", len(joined), len(ws))
+    return store.ref(RELEASED, key)
