@@ -1,11 +1,11 @@
-"""Baselines flow: naive forecasters (persistence, drift), the rule-based analyst and, on StockNet with
+"""Baselines flow: naive forecasters (persistence, drift), the ridge baseline, the rule-based analyst and, on StockNet with
 the paper protocol, the released Qwen2.5-7B forecasts as an "LLM only" model."""
 
 from prefect import flow
 
 from flows.common import resolve
 from flows.data_flow import DataRefs, data_flow
-from tasks.baseline_tasks import naive_baselines, released_forecasts, rule_based_analyst
+from tasks.baseline_tasks import naive_baselines, released_forecasts, ridge_baseline, rule_based_analyst
 from tasks.caching import bound
 from tasks.runtime import artifact_root
 from vta_core.artifacts import ArtifactRef
@@ -13,6 +13,7 @@ from vta_core.config import VTAConfig
 from vta_core.stages.analyst_stage import ANALYST
 from vta_core.stages.baseline_stage import NAIVE
 from vta_core.stages.released_stage import RELEASED, applies
+from vta_core.stages.ridge_stage import RIDGE
 
 
 @flow(name="vta-baselines", flow_run_name="baselines-{preset}", persist_result=True)
@@ -29,6 +30,8 @@ def baselines_flow(
     naive = bound(naive_baselines, NAIVE, cfg.runtime)(cfg.baselines, data.windows, root)
     analyst = bound(rule_based_analyst, ANALYST, cfg.runtime)(cfg.analyst, data.annotations, data.prompts, data.windows, root)
     refs = [naive, analyst]
+    if cfg.ridge.enabled:
+        refs.append(bound(ridge_baseline, RIDGE, cfg.runtime)(cfg.ridge, data.windows, root))
     if applies(cfg.data.source, cfg.data.window, cfg.data.split):
         refs.append(bound(released_forecasts, RELEASED, cfg.runtime)(cfg.data.source, cfg.data.window, cfg.data.split,
                                                                      data.windows, root))

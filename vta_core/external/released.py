@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from vta_core.config.sections import PaperSplit, WindowConfig
-from vta_core.data.schema import DATE, TICKER
+from vta_core.data.schema import DATE, TARGET, TICKER
 from vta_core.data.splits import split_blocks
 
 PACKAGE = "vta_core.resources.released_forecasts"
@@ -31,8 +31,10 @@ def released_path() -> Path:
 
 
 def raw_window_index(raw: pd.DataFrame, window: WindowConfig, split: PaperSplit) -> pd.DataFrame:
-    """Every raw-row window per ticker: example_index, split, window_end_date (train, then val, then test)."""
-    dates = {str(t): g[DATE].to_numpy() for t, g in raw.groupby(TICKER, sort=True)}
+    """Every raw-row window per ticker: example_index, split, window_end_date (train, then val, then test)
+    and `last`, the window's last Adj Close z-scored with the ticker's raw training rows (NaN on a null row)."""
+    groups = {str(t): g for t, g in raw.groupby(TICKER, sort=True)}
+    dates = {t: g[DATE].to_numpy() for t, g in groups.items()}
     blocks = split_blocks(dates, split, window)
     t, h = window.lookback, window.horizon
     frames = []
@@ -44,8 +46,11 @@ def raw_window_index(raw: pd.DataFrame, window: WindowConfig, split: PaperSplit)
             starts.append(s)
             names.extend([name] * len(s))
         start = np.concatenate(starts)
+        price = groups[b.ticker][TARGET].to_numpy(dtype=float)
+        train = price[b.train_lo : b.train_hi]
+        last = (price[start + t - 1] - np.nanmean(train)) / np.nanstd(train)
         frames.append(pd.DataFrame({TICKER: b.ticker, "example_index": np.arange(len(start)), "split": names,
-                                    "window_end_date": dates[b.ticker][start + t - 1]}))
+                                    "window_end_date": dates[b.ticker][start + t - 1], "last": last}))
     return pd.concat(frames, ignore_index=True)
 
 

@@ -1,0 +1,68 @@
+"""Ridge baseline: closed form equals an independent least-squares formulation; alpha chosen on validation;
+level-free features; no leakage from validation/test targets into the fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vta_core.baselines.ridge import fit_ridge, ridge_features, select_ridge
+from vta_core.config.sections import RidgeConfig
+from vta_core.data.windows import TARGET_COLUMN, VOLUME_COLUMN
+
+
+def _windows(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    path = np.cumsum(rng.normal(0, 0.1, size=(n, 10)), axis=1)
+    inputs = np.repeat(path[:, :, None], 6, axis=2) + rng.normal(0, 0.01, size=(n, 10, 6))
+    inputs[:, :, VOLUME_COLUMN] = rng.uniform(0, 1, size=(n, 10))
+    # Momentum: the next moves continue the last daily move, so a linear model has something to find.
+    last_move = inputs[:, -1, TARGET_COLUMN] - inputs[:, -2, TARGET_COLUMN]
+    steps = np.arange(1, 11)
+    targets = inputs[:, -1:, TARGET_COLUMN] + 0.5 * last_move[:, None] * steps + rng.normal(0, 0.02, size=(n, 10))
+    return inputs, targets
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 50.0])
+def test_closed_form_equals_augmented_least_squares(alpha):
+    inputs, targets = _windows(300, 0)
+    model = fit_ridge(inputs, targets, alpha)
+    # Reference: unpenalised intercept column + sqrt(alpha) I rows, solved by lstsq.
+    x = ridge_features(inputs)
+    y = targets - inputs[:, -1:, TARGET_COLUMN]
+    design = np.hstack([x, np.ones((len(x), 1))])
+    penalty = np.hstack([np.sqrt(alpha) * np.eye(x.shape[1]), np.zeros((x.shape[1], 1))])
+    solution, *_ = np.linalg.lstsq(np.vstack([design, penalty]), np.vstack([y, np.zeros((x.shape[1], y.shape[1]))]),
+                                   rcond=None)
+    np.testing.assert_allclose(model.coef, solution[:-1], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(model.intercept, solution[-1], rtol=1e-6, atol=1e-9)
+    reference = inputs[:, -1:, TARGET_COLUMN] + design @ solution
+    np.testing.assert_allclose(model.predict(inputs), reference, rtol=1e-6, atol=1e-9)
+
+
+def test_forecast_moves_with_the_price_level():
+    inputs, targets = _windows(200, 1)
+    model = fit_ridge(inputs, targets, 1.0)
+    shifted = inputs.copy()
+    prices = [c for c in range(6) if c != VOLUME_COLUMN]
+    shifted[:, :, prices] += 3.0
+    np.testing.assert_allclose(model.predict(shifted), model.predict(inputs) + 3.0, atol=1e-9)
+
+
+def test_alpha_is_chosen_on_validation_and_fit_uses_training_rows_only():
+    train, val = _windows(200, 2), _windows(100, 3)
+    model, scores = select_ridge(train, val, (0.01, 1.0, 1e6))
+    assert model.alpha == min(scores, key=scores.get)
+    assert scores[1e6] > scores[model.alpha]  # a huge penalty collapses to the mean change: worse here
+    # Changing validation targets may change the chosen alpha, never the coefficients of a given alpha.
+    same = fit_ridge(*train, model.alpha)
+    np.testing.assert_array_equal(same.coef, model.coef)
+
+
+def test_bad_alpha_is_refused():
+    with pytest.raises(ValueError, match="alpha"):
+        fit_ridge(*_windows(20, 4), -1.0)
+    with pytest.raises(ValueError):
+        RidgeConfig(alphas=())
+    with pytest.raises(ValueError):
+        RidgeConfig(alphas=(-1.0,))
