@@ -1,4 +1,4 @@
-"""The parent flow: data -> baselines -> backbone -> evaluation, in-process or dispatched to work pools."""
+"""The parent flow: data -> baselines -> backbone -> fusion -> evaluation, in-process or dispatched to work pools."""
 
 from pydantic import BaseModel
 from prefect import flow, get_run_logger
@@ -9,6 +9,7 @@ from flows.common import resolve
 from flows.data_flow import DataRefs, data_flow
 from flows.dispatch import dispatched
 from flows.evaluation_flow import evaluation_flow
+from flows.fusion_flow import fusion_flow
 from vta_core.artifacts import ArtifactRef
 from vta_core.config import VTAConfig
 from vta_core.runs import finish_run, start_run
@@ -38,11 +39,13 @@ def vta_pipeline(
         data = DataRefs.model_validate(dispatched("vta-data/vta-data", params))
         predictions = [ArtifactRef.model_validate(r) for r in dispatched("vta-baselines/vta-baselines", params)]
         predictions += [ArtifactRef.model_validate(r) for r in dispatched("vta-backbone/vta-backbone", params)]
+        predictions += [ArtifactRef.model_validate(r) for r in dispatched("vta-fusion/vta-fusion", params)]
         errors = ArtifactRef.model_validate(dispatched("vta-evaluation/vta-evaluation", params))
     else:
         data = data_flow(preset=cfg.preset, config=cfg)
         predictions = baselines_flow(preset=cfg.preset, config=cfg, data=data)
         predictions += backbone_flow(preset=cfg.preset, config=cfg, data=data)
+        predictions += fusion_flow(preset=cfg.preset, config=cfg, data=data)
         errors = evaluation_flow(preset=cfg.preset, config=cfg, data=data, predictions=predictions)
     finish_run(folder, {**dict(data), "predictions": predictions}, errors)
     markdown = errors.file("error_table.md").read_text()

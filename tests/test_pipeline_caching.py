@@ -11,7 +11,8 @@ import yaml
 from vta_core.config import load_config
 from vta_core.runs import latest_run
 from vta_core.stages import (
-    analyst_stage, annotation_stages, baseline_stage, data_stages, evaluation_stage, released_stage, timeseries_stage,
+    analyst_stage, annotation_stages, baseline_stage, data_stages, evaluation_stage, fusion_stage, released_stage,
+    ridge_stage, timeseries_stage,
 )
 
 pytestmark = pytest.mark.flow
@@ -22,10 +23,13 @@ STAGE_FUNCTIONS = [
     (annotation_stages, "annotation_stage"),
     (annotation_stages, "prompts_stage"),
     (baseline_stage, "naive_baselines_stage"),
+    (ridge_stage, "ridge_stage"),
     (analyst_stage, "analyst_stage"),
     (released_stage, "released_forecasts_stage"),
     (timeseries_stage, "prototypes_stage"),
     (timeseries_stage, "timeseries_stage"),
+    (fusion_stage, "fusion_training_stage"),
+    (fusion_stage, "fusion_inference_stage"),
     (evaluation_stage, "error_evaluation_stage"),
 ]
 
@@ -54,6 +58,8 @@ def run(home, *overrides):
 
 ALL = {name for _, name in STAGE_FUNCTIONS}
 DOWNSTREAM_OF_WINDOWS = ALL - {"cleanse_stage", "prototypes_stage"}
+FUSION = {"fusion_training_stage", "fusion_inference_stage"}
+RELEASED_ONLY = {"released_forecasts_stage"} | FUSION  # smoke fuses only the release, which needs T = 10 on StockNet
 
 
 def test_caching_reruns_exactly_what_changed(harness, executed, tmp_path):
@@ -79,12 +85,21 @@ def test_caching_reruns_exactly_what_changed(harness, executed, tmp_path):
     assert executed == Counter({"timeseries_stage": 1, "error_evaluation_stage": 1})  # TSMixer only, others cached
 
     executed.clear()
+    run(tmp_path, "fusion.guidance_scale=0.5")  # inference-only: no training task re-runs
+    assert executed == Counter({"fusion_inference_stage": 1, "error_evaluation_stage": 1})
+
+    executed.clear()
+    run(tmp_path, "fusion.guidance_scale=0.5", "fusion.training.p_uncond=0.5")
+    assert executed == Counter({"fusion_training_stage": 1, "fusion_inference_stage": 1, "error_evaluation_stage": 1})
+
+    executed.clear()
     run(tmp_path, "backbone.prototypes.n_prototypes=8")
-    assert executed == Counter({"prototypes_stage": 1, "timeseries_stage": 1, "error_evaluation_stage": 1})
+    assert executed == Counter({"prototypes_stage": 1, "timeseries_stage": 1, "fusion_training_stage": 1,
+                                "fusion_inference_stage": 1, "error_evaluation_stage": 1})
 
     executed.clear()
     run(tmp_path, "data.window.lookback=12")
-    assert set(executed) == DOWNSTREAM_OF_WINDOWS - {"released_forecasts_stage"}  # the release is for T = 10 only
+    assert set(executed) == DOWNSTREAM_OF_WINDOWS - RELEASED_ONLY  # the release is for T = 10 only
 
     executed.clear()
     run(tmp_path, "data.window.lookback=12", "annotation.mode=history")
@@ -153,4 +168,4 @@ def test_edited_input_file_reruns_everything(harness, executed, tmp_path, stockn
     fields[6] = str(float(fields[6]) * 1.01)  # nudge the last Adj Close, keep OHLC valid
     csv.write_text("\n".join([*lines[:-1], ",".join(fields)]) + "\n")
     run(tmp_path, *file_source)
-    assert set(executed) == ALL - {"prototypes_stage", "released_forecasts_stage"}  # prototypes do not depend on the data
+    assert set(executed) == ALL - {"prototypes_stage"} - RELEASED_ONLY  # prototypes do not depend on the data

@@ -266,6 +266,8 @@ class RejectionConfig(Section):
     period: Literal["month", "quarter", "year"] = "quarter"
     max_windows: PositiveInt | None = Field(default=None, description="seeded subsample of training windows decoded")
     temperature: Annotated[float, Field(ge=0)] = Field(default=1.0, description="sampling temperature; 0 = greedy")
+    batch_size: PositiveInt = 32
+    max_new_tokens: PositiveInt = 512
     sft: SFTStageConfig = SFTStageConfig(learning_rate=2e-4, epochs=2.0, full_finetune=False)
 
 
@@ -428,11 +430,45 @@ class RidgeConfig(Section):
         return self
 
 
-class FusionConfig(Section):
-    """Classifier-free-guidance fusion psi (filled in by the fusion stage)."""
+class FusionTrainingConfig(Section):
+    """Training of psi; every field is part of the fusion training cache key."""
 
-    p_uncond: Annotated[float, Field(ge=0.0, le=1.0)] = 0.3
-    guidance_scale: float = 0.1
+    attributes: tuple[Literal["min", "mean", "max", "first", "last"], ...] = Field(
+        default=("min", "mean", "max"), description="conditioning attributes c of the reasoner's forecast")
+    p_uncond: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        default=0.3, description="probability of replacing c by the learned null token while training")
+    selection_scale: Annotated[float, Field(ge=0.0)] = Field(
+        default=0.1, description="guidance scale of the guided validation forecast that selects the checkpoint")
+    hidden: PositiveInt = 64
+    finetune_backbone: bool = Field(default=False, description="train the backbone's weights too, not only the "
+                                    "conditioning path")
+    train: TrainingConfig = TrainingConfig()
+
+    @model_validator(mode="after")
+    def _attributes(self) -> FusionTrainingConfig:
+        if not self.attributes or len(set(self.attributes)) != len(self.attributes):
+            raise ValueError("fusion.training.attributes must list at least one attribute, each once")
+        return self
+
+
+class FusionConfig(Section):
+    """Classifier-free-guidance fusion psi: y = y_phi + s * (y_psi(c) - y_phi)."""
+
+    enabled: bool = True
+    sources: tuple[Literal["released", "reasoner"], ...] = Field(
+        default=("released", "reasoner"), description="reasoning forecasts to fuse: the paper's released "
+        "Qwen2.5-7B forecasts (StockNet, paper split) and the project's own reasoner")
+    training: FusionTrainingConfig = FusionTrainingConfig()
+    guidance_scale: Annotated[float, Field(ge=0.0)] = Field(
+        default=0.1, description="s at inference; changing it re-runs no training task")
+    scale_grid: tuple[Annotated[float, Field(ge=0.0)], ...] = Field(
+        default=(0.0, 0.1, 0.25, 0.5, 1.0), description="guidance scales reported as a sensitivity table")
+
+    @model_validator(mode="after")
+    def _unique_sources(self) -> FusionConfig:
+        if len(set(self.sources)) != len(self.sources):
+            raise ValueError("fusion.sources lists a source twice")
+        return self
 
 
 class EvaluationConfig(Section):

@@ -33,7 +33,7 @@ def _arrays(ws: WindowSet) -> trainer.WindowArrays:
     return trainer.WindowArrays(ws.inputs().astype(np.float32), ws.targets().astype(np.float32))
 
 
-def _subsample(ws: WindowSet, limit: int | None, seed: int) -> WindowSet:
+def subsample(ws: WindowSet, limit: int | None, seed: int) -> WindowSet:
     if limit is None or len(ws) <= limit:
         return ws
     keep = np.sort(np.random.default_rng(seed).choice(len(ws), size=limit, replace=False))
@@ -72,7 +72,7 @@ def timeseries_stage(model_name: str, model: BaseModel, seed: int, windows: Arti
     frames, logs = [], []
     with store.writing(TIMESERIES, key) as out:
         for fold in sorted(all_windows.index["fold"].unique()):
-            train = _subsample(all_windows.select("train", fold=fold), model.train.max_train_windows, seed)
+            train = subsample(all_windows.select("train", fold=fold), model.train.max_train_windows, seed)
             val = all_windows.select("val", fold=fold)
             trainer.seed_everything(seed)
             net = _build(model_name, model, shape, prototypes)

@@ -1,0 +1,60 @@
+"""Fusion flow (GPU-heavy, the `vta-cuda` pool): psi per reasoning source and backbone seed, then guided
+inference. The backbone and released-forecast tasks are called again here: in a pipeline run they are
+cache hits, run on their own they build what fusion needs."""
+
+import torch
+from prefect import flow, get_run_logger
+
+from flows.common import resolve
+from flows.data_flow import DataRefs, data_flow
+from tasks.baseline_tasks import released_forecasts
+from tasks.caching import bound
+from tasks.fusion_tasks import guided_inference, train_fusion
+from tasks.runtime import artifact_root
+from tasks.timeseries_tasks import language_prototypes, train_timeseries_model
+from vta_core.artifacts import ArtifactRef
+from vta_core.config import VTAConfig
+from vta_core.external.released import MODEL_NAME as RELEASED_MODEL
+from vta_core.stages.fusion_stage import FUSION_INFERENCE, FUSION_TRAIN
+from vta_core.stages.released_stage import RELEASED, applies
+from vta_core.stages.timeseries_stage import PROTOTYPES, TIMESERIES
+
+
+@flow(name="vta-fusion", flow_run_name="fusion-{preset}", persist_result=True)
+def fusion_flow(
+    preset: str = "cpu",
+    config_file: str | None = None,
+    overrides: list[str] | None = None,
+    config: VTAConfig | None = None,
+    data: DataRefs | None = None,
+    reasoner_forecasts: ArtifactRef | None = None,
+    reasoner_model: str | None = None,
+) -> list[ArtifactRef]:
+    cfg = resolve(preset, config_file, overrides, config)
+    if not (cfg.fusion.enabled and cfg.backbone.enabled):
+        return []
+    data = data or data_flow(preset=cfg.preset, config=cfg)
+    if cfg.runtime.torch_threads:
+        torch.set_num_threads(cfg.runtime.torch_threads)
+    root, log = artifact_root(cfg.runtime), get_run_logger()
+    sources: dict[str, tuple[ArtifactRef, str]] = {}
+    if "released" in cfg.fusion.sources:
+        if applies(cfg.data.source, cfg.data.window, cfg.data.split):
+            ref = bound(released_forecasts, RELEASED, cfg.runtime)(cfg.data.source, cfg.data.window, cfg.data.split,
+                                                                   data.windows, root)
+            sources["released"] = (ref, RELEASED_MODEL)
+        else:
+            log.info("fusion: the released forecasts apply to StockNet with the paper split and T = T' = 10 only")
+    if "reasoner" in cfg.fusion.sources and reasoner_forecasts is not None and reasoner_model is not None:
+        sources["reasoner"] = (reasoner_forecasts, reasoner_model)
+    prototypes = bound(language_prototypes, PROTOTYPES, cfg.runtime)(cfg.backbone.prototypes, root)
+    backbone = bound(train_timeseries_model, TIMESERIES, cfg.runtime)
+    fit, infer = bound(train_fusion, FUSION_TRAIN, cfg.runtime), bound(guided_inference, FUSION_INFERENCE, cfg.runtime)
+    refs = []
+    for seed in cfg.backbone.train.seeds:
+        phi = backbone("calf", cfg.backbone, seed, data.windows, root, prototypes)
+        for source, (reasoning, model_name) in sources.items():
+            psi = fit(cfg.fusion.training, source, model_name, seed, phi, reasoning, data.windows, root)
+            refs.append(infer(cfg.fusion.guidance_scale, cfg.fusion.scale_grid, source, model_name, psi, phi,
+                              reasoning, data.windows, root))
+    return refs

@@ -1,0 +1,48 @@
+"""Fusion model psi: the trained CALF-like backbone plus a conditioning path for c.
+
+    x (B, T, C) -> backbone branches -> temporal forecast y_time (B, H) and the target channel's last
+                   hidden state h (B, d), both in the instance-normalised space
+    c (B, k)    -> normalised like the input, minus the last value -> MLP -> e (B, d)
+                   (the learned null token replaces e where the condition is dropped or missing)
+    y_psi       =  denormalise(y_time + MLP([h, e]))          # correction head zero-initialised
+Because the correction starts at zero, psi starts as the backbone: y_psi(c) = y_phi before training.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vta_core.models.calf import CalfBackbone
+
+
+class FusionModel(nn.Module):
+    def __init__(self, backbone: CalfBackbone, n_attributes: int, hidden: int, finetune_backbone: bool):
+        super().__init__()
+        d = backbone.head.in_features
+        horizon = backbone.shape.horizon
+        self.backbone = backbone
+        self.finetune_backbone = finetune_backbone
+        for parameter in backbone.parameters():
+            parameter.requires_grad &= finetune_backbone
+        self.encode = nn.Sequential(nn.Linear(n_attributes, hidden), nn.GELU(), nn.Linear(hidden, d))
+        self.null = nn.Parameter(torch.zeros(d))
+        self.correct = nn.Sequential(nn.Linear(2 * d, hidden), nn.GELU(), nn.Linear(hidden, horizon))
+        nn.init.zeros_(self.correct[-1].weight)
+        nn.init.zeros_(self.correct[-1].bias)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor, use_condition: torch.Tensor) -> torch.Tensor:
+        """x (B, T, C), c (B, k), use_condition (B,) bool -> y_psi (B, H) in the scaled space."""
+        target = self.backbone.shape.target_channel
+        with torch.set_grad_enabled(self.finetune_backbone and torch.is_grad_enabled()):
+            y_time, _, hidden_time, _ = self.backbone.branches(x)  # (B, C, H), [(B, C, d)] normalised
+        mean, std = (s[:, 0, target : target + 1] for s in self.backbone._stats)  # (B, 1) each
+        last = (x[:, -1, target : target + 1] - mean) / std  # (B, 1)
+        relative = (c - mean) / std - last  # (B, k): the forecast's shape around the last value, scale-free
+        embedding = torch.where(use_condition[:, None], self.encode(relative), self.null.expand(len(x), -1))
+        correction = self.correct(torch.cat([hidden_time[-1][:, target, :], embedding], dim=-1))  # (B, H)
+        return (y_time[:, target, :] + correction) * std + mean
+
+    def conditioning_state(self) -> dict[str, torch.Tensor]:
+        """Weights of the conditioning path (and of the backbone when fine-tuned), for the checkpoint."""
+        return {k: v for k, v in self.state_dict().items() if self.finetune_backbone or not k.startswith("backbone.")}
