@@ -1,0 +1,1 @@
+"""LLM reasoner pi_theta: model loading, rewards, TRL configs, training stages and batched generation."""

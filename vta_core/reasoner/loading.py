@@ -1,0 +1,100 @@
+"""Load any Hugging Face causal LM (id or local folder) with its tokenizer, and attach or reload LoRA.
+
+A reasoner checkpoint is described by a small `model.json` in a stage's artifact folder:
+`{"base": <HF id or folder>, "adapter": <folder or null>}`. Stage 0 writes a full model (adapter
+null); stages 1-3 write only the LoRA adapter over the same base. Nothing is pickled: weights go
+through save_pretrained (safetensors).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.utils import logging as hf_logging
+
+from vta_core.artifacts import write_json
+from vta_core.config.sections import LoRAConfig, ReasonerConfig
+
+LOG = logging.getLogger(__name__)
+MODEL_JSON = "model.json"
+hf_logging.disable_progress_bar()  # per-shard progress bars flood the flow-run logs
+
+
+class ReasonerLoadError(RuntimeError):
+    """A reasoner checkpoint or base model that cannot be loaded."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    base: str  # HF id or absolute folder of the full model
+    adapter: str | None  # absolute folder of a LoRA adapter, or None
+
+    def write(self, folder: Path) -> None:
+        write_json(folder / MODEL_JSON, {"base": self.base, "adapter": self.adapter})
+
+    @classmethod
+    def read(cls, folder: Path) -> Checkpoint:
+        try:
+            payload = json.loads((folder / MODEL_JSON).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ReasonerLoadError(f"no readable {MODEL_JSON} in {folder}") from exc
+        return cls(base=payload["base"], adapter=payload.get("adapter"))
+
+
+def torch_device(choice: str) -> torch.device:
+    if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def _dtype(name: str) -> torch.dtype | str:
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16}.get(name, "auto")
+
+
+def load_tokenizer(base: str, cfg: ReasonerConfig) -> PreTrainedTokenizerBase:
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=cfg.trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise ReasonerLoadError(f"cannot load the tokenizer of {base!r} (offline? set reasoner.model to a local "
+                                f"folder)") from exc
+    if tokenizer.pad_token is None:  # many instruct models ship without one; EOS is the usual stand-in
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"  # decoder-only batched generation pads on the left
+    return tokenizer
+
+
+def load_base(base: str, cfg: ReasonerConfig) -> PreTrainedModel:
+    try:
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=_dtype(cfg.dtype),
+                                                     trust_remote_code=cfg.trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise ReasonerLoadError(f"cannot load the model {base!r} (offline? set reasoner.model to a local folder)") from exc
+    return model
+
+
+def lora_config(lora: LoRAConfig) -> LoraConfig:
+    return LoraConfig(r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                      target_modules=list(lora.targets), task_type="CAUSAL_LM", bias="none")
+
+
+def load_checkpoint(checkpoint: Checkpoint, cfg: ReasonerConfig, trainable: bool,
+                    new_lora: LoRAConfig | None = None) -> tuple[PreTrainedModel | PeftModel, PreTrainedTokenizerBase]:
+    """The checkpoint's model; with `new_lora` and no adapter yet, a fresh LoRA adapter on top."""
+    tokenizer = load_tokenizer(checkpoint.base, cfg)
+    model = load_base(checkpoint.base, cfg)
+    if checkpoint.adapter is not None:
+        model = PeftModel.from_pretrained(model, checkpoint.adapter, is_trainable=trainable)
+    elif new_lora is not None:
+        model = get_peft_model(model, lora_config(new_lora))
+    return model, tokenizer
+
+
+def lora_state(model: PeftModel) -> dict[str, torch.Tensor]:
+    """Copies of the adapter's weights (tests compare them before and after a step)."""
+    return {name: p.detach().clone() for name, p in model.named_parameters() if "lora_" in name}

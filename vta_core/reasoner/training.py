@@ -1,0 +1,79 @@
+"""Run TRL's SFTTrainer / GRPOTrainer with resumable checkpoints and a progress log.
+
+Checkpoints go to a work folder outside the atomic artifact folder (which only exists once the
+stage succeeds), so a killed stage finds them on the next run and resumes from the newest one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import datasets
+from datasets import Dataset
+from transformers import PrinterCallback, TrainerCallback
+from transformers.trainer_utils import get_last_checkpoint
+from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
+
+from vta_core.reasoner.rewards import RewardFn
+
+LOG = logging.getLogger(__name__)
+datasets.disable_progress_bars()  # per-example progress bars flood the flow-run logs
+Progress = Callable[[dict[str, Any]], None]
+# Log keys worth keeping per step (TRL's names), mapped to short names.
+KEEP = {"loss": "loss", "reward": "reward", "kl": "kl", "rewards/inverse_mse/mean": "reward_mse",
+        "rewards/format/mean": "reward_format", "grad_norm": "grad_norm", "learning_rate": "lr",
+        "completions/mean_length": "completion_length", "completions/clipped_ratio": "clipped_ratio",
+        "mean_token_accuracy": "token_accuracy"}
+
+
+class ProgressLog(TrainerCallback):
+    """Collects one row per logged step; forwards it to an optional `progress` hook (the task wrapper's)."""
+
+    def __init__(self, stage: str, progress: Progress | None, mse_scale: float | None = None,
+                 mse_lambda: float | None = None, mse_eps: float | None = None):
+        self.stage, self.progress, self.rows = stage, progress, []
+        self._inverse = (mse_scale, mse_lambda, mse_eps) if mse_scale is not None else None
+        self._started = time.perf_counter()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001 (transformers' signature)
+        if not logs or "train_runtime" in logs:
+            return
+        row = {"stage": self.stage, "step": int(state.global_step), "max_steps": int(state.max_steps),
+               "seconds": round(time.perf_counter() - self._started, 2)}
+        row.update({short: float(logs[k]) for k, short in KEEP.items() if k in logs})
+        if self._inverse and "reward_mse" in row and row["reward_mse"] > 0:
+            # Mean of r = s / (l MSE + e) over a batch is not a mean MSE; this inverts the mean reward and
+            # is only a progress indicator (the real MSE comes from the generation stage).
+            scale, lam, eps = self._inverse
+            row["mse_from_reward"] = max((scale / row["reward_mse"] - eps) / lam, 0.0)
+        self.rows.append(row)
+        if self.progress is not None:
+            self.progress(row)
+
+
+def _resume_point(output_dir: Path) -> str | None:
+    if not output_dir.is_dir():
+        return None
+    last = get_last_checkpoint(str(output_dir))
+    if last:
+        LOG.info("resuming from checkpoint %s", last)
+    return last
+
+
+def run_sft(model, tokenizer, dataset: Dataset, args: SFTConfig, log: ProgressLog) -> Any:
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=[log])
+    trainer.remove_callback(PrinterCallback)  # ProgressLog keeps the step rows; no raw dict prints
+    trainer.train(resume_from_checkpoint=_resume_point(Path(args.output_dir)))
+    return trainer.model
+
+
+def run_grpo(model, tokenizer, dataset: Dataset, rewards: list[RewardFn], args: GRPOConfig, log: ProgressLog) -> Any:
+    trainer = GRPOTrainer(model=model, reward_funcs=rewards, args=args, train_dataset=dataset,
+                          processing_class=tokenizer, callbacks=[log])
+    trainer.remove_callback(PrinterCallback)
+    trainer.train(resume_from_checkpoint=_resume_point(Path(args.output_dir)))
+    return trainer.model
