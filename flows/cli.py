@@ -1,4 +1,4 @@
-"""`vta` command line: run a preset, show the last results, inspect configuration."""
+"""`vta` command line: run a preset, show the last results, predict on new data, inspect configuration."""
 
 import logging
 import os
@@ -60,6 +60,35 @@ def show(home: Annotated[Path, typer.Option(help="runtime.home of the runs")] = 
         _fail(str(err))
     typer.echo(f"run {folder.name} ({folder})\n")
     typer.echo((folder / "error_table.md").read_text())
+
+
+@app.command()
+def predict(
+    input_file: Annotated[Path, typer.Argument(help="CSV or Parquet in long format (date, ticker, OHLC, Adj Close, Volume)")],
+    run_folder: Annotated[Path | None, typer.Option("--run", help="a finished run folder; default: the latest")] = None,
+    home: Annotated[Path, typer.Option(help="runtime.home of the runs")] = Path("runs"),
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write the full table as Parquet")] = None,
+) -> None:
+    """Forecast the next T' prices and write a narrative for the latest window of each ticker."""
+    from vta_core.inference.predict import RunArtifactsError, predict_latest
+
+    try:
+        folder = run_folder or latest_run(home)
+        result = predict_latest(folder, input_file, output)
+    except (NoRunError, RunArtifactsError) as err:
+        _fail(str(err))
+    except DataValidationError as err:
+        _fail(str(err), code=3)
+    typer.echo(f"run {folder}; {len(result.table)} ticker(s); {len(result.dropped)} input row(s) dropped by cleansing")
+    for row in result.table.itertuples(index=False):
+        path = ", ".join(f"{v:.2f}" for v in row.forecast)
+        typer.echo(f"\n{row.ticker}  last {str(row.window_end_date)[:10]} at {row.last_price:.2f}; next "
+                   f"{len(row.forecast)} sessions {row.forecast_dates[0]}..{row.forecast_dates[-1]}: [{path}]")
+        typer.echo(f"  forecast: {'guided fusion' if row.fused else 'backbone y_phi (' + str(row.fallback_reason) + ')'}; "
+                   f"narrative by {row.narrator}:")
+        typer.echo("  " + row.narrative.replace("\n", "\n  "))
+    if output is not None:
+        typer.echo(f"\ntable written to {output}")
 
 
 @app.command("config")

@@ -20,7 +20,7 @@ def train_fusion(training: FusionTrainingConfig, source: str, reasoning_model: s
 
 
 @task(**{**stage_task_options(fusion_stage.FUSION_INFERENCE), "task_run_name": "guided-{source}-s{guidance_scale}"})
-def guided_inference(guidance_scale: float, scale_grid: tuple[float, ...], source: str, reasoning_model: str,
+def guided_inference(guidance_scale: float | str, scale_grid: tuple[float, ...], source: str, reasoning_model: str,
                      fusion: ArtifactRef, backbone: ArtifactRef, reasoning: ArtifactRef, windows: ArtifactRef,
                      store_root: Path) -> ArtifactRef:
     return fusion_stage.fusion_inference_stage(guidance_scale, scale_grid, source, reasoning_model, fusion, backbone,

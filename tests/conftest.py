@@ -9,6 +9,7 @@ import pytest
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")  # library logs outside flows (vta predict)
 
 from vta_core.config.sections import CalendarConfig  # noqa: E402
 from vta_core.data.cleansing import cleanse  # noqa: E402

@@ -146,3 +146,20 @@ def test_same_seed_gives_the_same_fusion_weights():
     assert states[0].keys() == states[1].keys() and any(k.startswith("backbone.") for k in states[0])
     for k in states[0]:
         assert torch.equal(states[0][k], states[1][k]), k
+
+
+def test_validation_picks_the_guidance_scale_and_never_looks_at_test():
+    from types import SimpleNamespace
+
+    from vta_core.stages.fusion_stage import choose_scale
+
+    split = np.array(["val"] * 4 + ["test"] * 4)
+    index = pd.DataFrame({"split": split, "ticker": ["A", "B"] * 4})
+    y_phi = np.zeros((8, 2))
+    y_psi = np.ones((8, 2))
+    y = np.where(split[:, None] == "val", 0.5, 5.0) * np.ones((8, 2))  # val wants s = 0.5, test would want more
+    arrays = FusionArrays(np.zeros((8, 10, 6)), y, np.zeros((8, 3)), np.ones(8, dtype=bool), y_phi)
+    assert choose_scale(SimpleNamespace(index=index), arrays, y_psi, (0.0, 0.1, 0.5, 1.0, 2.0)) == 0.5
+    # Ties go to the smaller, more conservative scale.
+    flat = FusionArrays(arrays.x, arrays.y, arrays.c, arrays.available, y_psi)
+    assert choose_scale(SimpleNamespace(index=index), flat, y_psi, (0.0, 1.0)) == 0.0

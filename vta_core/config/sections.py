@@ -459,8 +459,9 @@ class FusionConfig(Section):
         default=("released", "reasoner"), description="reasoning forecasts to fuse: the paper's released "
         "Qwen2.5-7B forecasts (StockNet, paper split) and the project's own reasoner")
     training: FusionTrainingConfig = FusionTrainingConfig()
-    guidance_scale: Annotated[float, Field(ge=0.0)] = Field(
-        default=0.1, description="s at inference; changing it re-runs no training task")
+    guidance_scale: Annotated[float, Field(ge=0.0)] | Literal["validation"] = Field(
+        default=0.1, description="s at inference (paper 0.1), or 'validation': the scale of scale_grid with the "
+        "lowest validation MSE; changing it re-runs no training task")
     scale_grid: tuple[Annotated[float, Field(ge=0.0)], ...] = Field(
         default=(0.0, 0.1, 0.25, 0.5, 1.0), description="guidance scales reported as a sensitivity table")
 

@@ -56,9 +56,8 @@ def _series(ws: WindowSet, annotation: AnnotationConfig) -> tuple[np.ndarray, np
     return scaled[0], scaled[1], scaled[2], first_valid
 
 
-def annotation_stage(annotation: AnnotationConfig, windows: ArtifactRef, store: ArtifactStore) -> ArtifactRef:
-    key = stage_key(ANNOTATE, {"annotation": annotation, "windows": windows})
-    ws = load_windows(windows)
+def annotate_windows(ws: WindowSet, annotation: AnnotationConfig) -> tuple[pd.DataFrame, ind.IndicatorPeriods]:
+    """Statistics and indicators of every window of `ws` (also used by `vta predict` on new data)."""
     periods = periods_for(annotation, ws.lookback)
     close, high, low, first_valid = _series(ws, annotation)
     values = ind.compute_indicators(close, high, low, first_valid, periods)
@@ -73,6 +72,12 @@ def annotation_stage(annotation: AnnotationConfig, windows: ArtifactRef, store: 
         **{name: stats[name] for name in records.STAT_COLUMNS},
         **{name: values[name] for name in ind.INDICATORS},
     })
+    return frame, periods
+
+
+def annotation_stage(annotation: AnnotationConfig, windows: ArtifactRef, store: ArtifactStore) -> ArtifactRef:
+    key = stage_key(ANNOTATE, {"annotation": annotation, "windows": windows})
+    frame, periods = annotate_windows(load_windows(windows), annotation)
     with store.writing(ANNOTATE, key) as out:
         write_parquet(out / "annotations.parquet", frame)
         write_json(out / "periods.json", {"mode": annotation.mode, "price_column": annotation.price_column,

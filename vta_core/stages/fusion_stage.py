@@ -26,9 +26,9 @@ from vta_core.stages.timeseries_stage import subsample
 
 LOG = logging.getLogger(__name__)
 FUSION_TRAIN = StageSpec("fusion_training", "1", (conditioning, fusion_model, training))
-FUSION_INFERENCE = StageSpec("fusion_inference", "1", (conditioning, guidance, fusion_model, training, predictions))
+FUSION_INFERENCE = StageSpec("fusion_inference", "3", (conditioning, guidance, fusion_model, training, predictions))
 SOURCE_LABELS = {"released": "released Qwen2.5-7B forecasts", "reasoner": "own reasoner"}
-WEIGHTS, CONFIG = "fusion.safetensors", "fusion_config.json"
+WEIGHTS, CONFIG, SOURCES = "fusion.safetensors", "fusion_config.json", "sources.json"
 
 
 def display_name(source: str) -> str:
@@ -106,7 +106,18 @@ def load_fusion(fusion: ArtifactRef, backbone: ArtifactRef, fold: int) -> tuple[
     return net, psi.eval(), config.attributes
 
 
-def fusion_inference_stage(guidance_scale: float, scale_grid: tuple[float, ...], source: str, reasoning_model: str,
+def choose_scale(ws: WindowSet, arrays: training.FusionArrays, y_psi: np.ndarray, grid: tuple[float, ...]) -> float:
+    """The guidance scale with the lowest validation MSE (per-ticker mean); ties go to the smaller scale."""
+    val = (ws.index["split"] == "val").to_numpy()
+    tickers = ws.index["ticker"].astype(str).to_numpy()[val]
+    scores = {}
+    for scale in sorted(set(grid)):
+        y = guidance.guided(arrays.y_phi[val], y_psi[val], scale, arrays.available[val])
+        scores[scale] = float(pd.Series(((y - arrays.y[val]) ** 2).mean(axis=1)).groupby(tickers).mean().mean())
+    return min(scores, key=lambda s: (scores[s], s))
+
+
+def fusion_inference_stage(guidance_scale: float | str, scale_grid: tuple[float, ...], source: str, reasoning_model: str,
                            fusion: ArtifactRef, backbone: ArtifactRef, reasoning: ArtifactRef, windows: ArtifactRef,
                            store: ArtifactStore) -> ArtifactRef:
     key = stage_key(FUSION_INFERENCE, {"guidance_scale": guidance_scale, "scale_grid": scale_grid, "source": source,
@@ -114,13 +125,15 @@ def fusion_inference_stage(guidance_scale: float, scale_grid: tuple[float, ...],
                                        "reasoning": reasoning, "windows": windows})
     all_windows, forecasts = load_windows(windows), _reasoning_forecasts(reasoning, reasoning_model)
     seed = int(json.loads(require(fusion).file(CONFIG).read_text())["seed"])
-    frames, details, sensitivity, fallbacks = [], [], [], {}
+    frames, details, sensitivity, fallbacks, chosen = [], [], [], {}, {}
     for fold in sorted(all_windows.index["fold"].unique()):
         net, psi, attributes = load_fusion(fusion, backbone, fold)
         ws = all_windows.select(("val", "test"), fold=fold)
         arrays = _arrays(ws, forecasts, attributes, net)
         y_psi = training.predict_conditional(psi, arrays)
-        y = guidance.guided(arrays.y_phi, y_psi, guidance_scale, arrays.available)
+        scale = choose_scale(ws, arrays, y_psi, scale_grid) if guidance_scale == "validation" else float(guidance_scale)
+        chosen[int(fold)] = scale
+        y = guidance.guided(arrays.y_phi, y_psi, scale, arrays.available)
         frames.append(predictions.prediction_frame(ws, y, display_name(source), seed))
         details.append(_details(ws, arrays, y_psi, y, attributes))
         for scale in scale_grid:
@@ -135,9 +148,16 @@ def fusion_inference_stage(guidance_scale: float, scale_grid: tuple[float, ...],
         write_parquet(out / "predictions.parquet", pd.concat(frames, ignore_index=True))
         write_parquet(out / "inference.parquet", detail)
         write_parquet(out / "guidance_sensitivity.parquet", _sensitivity_table(pd.concat(sensitivity, ignore_index=True)))
-        write_json(out / "inference_report.json", {"guidance_scale": guidance_scale, "fallback_to_y_phi": fallbacks,
+        write_json(out / "inference_report.json", {"guidance_scale": guidance_scale, "scale_by_fold": chosen,
+                                                   "fallback_to_y_phi": fallbacks,
                                                    "windows": detail.groupby("split").size().to_dict()})
-    LOG.info("%s seed %d: s = %g; fell back to y_phi on %s windows", display_name(source), seed, guidance_scale, fallbacks)
+        # What `vta predict` needs to rebuild this forecaster on new data.
+        write_json(out / SOURCES, {"source": source, "reasoning_model": reasoning_model, "seed": seed,
+                                   "guidance_scale": chosen[max(chosen)], "fusion": fusion.model_dump(mode="json"),
+                                   "backbone": backbone.model_dump(mode="json"),
+                                   "reasoning": reasoning.model_dump(mode="json")})
+    LOG.info("%s seed %d: s = %s (setting %s); fell back to y_phi on %s windows", display_name(source), seed, chosen,
+             guidance_scale, fallbacks)
     return store.ref(FUSION_INFERENCE, key)
 
 

@@ -1,0 +1,95 @@
+"""`vta predict`: latest window per ticker of a new file, scored with a finished smoke run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+from vta_core.config import load_config
+from vta_core.data.problems import DataValidationError
+from vta_core.inference.predict import predict_latest
+
+pytestmark = pytest.mark.flow
+CUT = "2017-06-30"  # a test-window end date of the smoke run; 2017-07-04 is a NYSE holiday
+
+
+@pytest.fixture(scope="module")
+def run_folder(harness, tmp_path_factory):
+    from flows.pipeline import vta_pipeline
+
+    home = tmp_path_factory.mktemp("home")
+    cfg = load_config("smoke", overrides=[f"runtime.home={home}", "tsmixer.enabled=false", "dlinear.enabled=false"],
+                      environ={})
+    result = vta_pipeline(preset="smoke", config=cfg)
+    return result.run_folder
+
+
+def _write(frame: pd.DataFrame, path) -> str:
+    frame.drop(columns=["_file", "_row"]).to_csv(path, index=False, date_format="%Y-%m-%d")
+    return str(path)
+
+
+@pytest.fixture
+def new_file(stocknet_raw, tmp_path):
+    rows = stocknet_raw[stocknet_raw["ticker"].isin(["AAPL", "XOM"]) & (stocknet_raw["date"] <= CUT)
+                        & (stocknet_raw["date"] > "2017-05-01")]
+    return _write(rows, tmp_path / "new.csv")
+
+
+def test_forecast_equals_the_runs_own_forecast_for_the_same_window(run_folder, new_file, tmp_path):
+    from pathlib import Path
+
+    result = predict_latest(Path(run_folder), Path(new_file), tmp_path / "out.parquet")
+    table = result.table.set_index("ticker")
+    assert list(table.index) == ["AAPL", "XOM"]
+    assert (table["window_end_date"].astype(str).str[:10] == CUT).all()
+    assert table.loc["AAPL", "forecast_dates"][:3] == ["2017-07-03", "2017-07-05", "2017-07-06"]  # skips July 4th
+    # The run forecast the same (ticker, end date) test window: the backbone and analyst must agree exactly.
+    refs = json.loads((Path(run_folder) / "refs.json").read_text())
+    stages = {r["stage"]: r["path"] for r in refs["predictions"]}
+    backbone = pd.read_parquet(Path(stages["timeseries_model"]) / "predictions.parquet")
+    analyst = pd.read_parquet(Path(stages["rule_based_analyst"]) / "predictions.parquet")
+    for ticker in ("AAPL", "XOM"):
+        row = table.loc[ticker]
+        assert row["last_price"] > 1  # prices, not z-scores
+        for frame, column in ((backbone, "y_phi"), (analyst, "reasoner_forecast")):
+            same = frame[(frame["ticker"] == ticker) & (frame["window_end_date"] == pd.Timestamp(CUT))].sort_values("step")
+            assert len(same) == 10, column
+            expected = same["y_hat"].to_numpy() * row["scale_std"] + row["scale_mean"]
+            np.testing.assert_allclose(np.asarray(row[column]), expected, rtol=1e-5)
+        np.testing.assert_allclose(np.asarray(row["forecast"]), np.asarray(row["y_phi"]))  # not fused: y_phi
+    assert table["narrative"].str.contains("<answer>").all() and not table["fused"].any()
+    assert "fused no reasoner" in table.loc["AAPL", "fallback_reason"]
+    written = pd.read_parquet(tmp_path / "out.parquet")
+    assert len(written) == 2
+
+
+def test_unknown_ticker_and_short_history_are_reported_together(run_folder, stocknet_raw, tmp_path):
+    from pathlib import Path
+
+    aapl = stocknet_raw[(stocknet_raw["ticker"] == "AAPL") & (stocknet_raw["date"] <= CUT)].tail(5)
+    unknown = stocknet_raw[(stocknet_raw["ticker"] == "MSFT") & (stocknet_raw["date"] <= CUT)].tail(30)
+    path = _write(pd.concat([aapl, unknown]), tmp_path / "bad.csv")
+    with pytest.raises(DataValidationError) as caught:
+        predict_latest(Path(run_folder), Path(path))
+    message = str(caught.value)
+    assert "bad.csv, ticker MSFT: [unknown_ticker]" in message
+    assert "bad.csv, ticker AAPL: [too_little_history] 5 clean rows, the window needs T = 10" in message
+
+
+def test_cli_prints_forecasts_and_fails_clearly(run_folder, new_file, tmp_path):
+    runner = CliRunner()
+    ok = runner.invoke(app, ["predict", new_file, "--run", run_folder])
+    assert ok.exit_code == 0, ok.output
+    assert "AAPL  last 2017-06-30" in ok.output and "<answer>" in ok.output
+    missing = tmp_path / "missing.csv"
+    missing.write_text("date,ticker\n")
+    bad = runner.invoke(app, ["predict", str(missing), "--run", run_folder])
+    assert bad.exit_code == 3 and "missing.csv" in bad.output
+    no_run = runner.invoke(app, ["predict", new_file, "--home", str(tmp_path / "nowhere")])
+    assert no_run.exit_code == 2 and "no finished run" in no_run.output

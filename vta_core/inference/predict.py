@@ -1,0 +1,155 @@
+"""`vta predict`: forecast + narrative for the latest window of each ticker in a new price file.
+
+Uses a finished run's resolved config, scalers, backbone checkpoint and (when the run fused its own
+reasoner) its fusion model. The narrative comes from the run's own reasoner when it has one, else
+from the rule-based analyst with the damping the run chose on validation. The final forecast is the
+guided fusion forecast when the run has a fusion model whose reasoning source can speak about new
+data (the own reasoner); otherwise it is the backbone's unconditional forecast y_phi, and the
+output says so in `fallback_reason`. (The released Qwen2.5-7B forecasts exist only for StockNet's
+historical windows, so a model fused with them cannot be conditioned on new days.)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from vta_core.analyst import rule_based
+from vta_core.artifacts import ArtifactRef, require, write_parquet
+from vta_core.config.sections import VTAConfig
+from vta_core.data.calendars import market_of, sessions
+from vta_core.data.cleansing import cleanse
+from vta_core.data.reading import read_prices
+from vta_core.data.windows import TARGET_COLUMN, WindowSet
+from vta_core.fusion import conditioning, guidance, training
+from vta_core.inference.latest import latest_windows
+from vta_core.models import trainer
+from vta_core.prompts.parser import parse_answer
+from vta_core.prompts.records import STAT_COLUMNS
+from vta_core.prompts.text import INDICATOR_LABELS
+from vta_core.stages import fusion_stage
+from vta_core.stages.annotation_stages import annotate_windows
+from vta_core.stages.data_stages import load_windows
+
+LOG = logging.getLogger(__name__)
+BACKBONE_NAME = "CALF-like backbone"
+
+
+class RunArtifactsError(FileNotFoundError):
+    """The run folder lacks what prediction needs (config, references, a trained backbone)."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    table: pd.DataFrame  # one row per ticker
+    dropped: pd.DataFrame  # cleansing audit of the new file: every dropped row and its rule
+
+
+def _run_refs(run_folder: Path) -> tuple[VTAConfig, dict]:
+    config_file, refs_file = run_folder / "config.yaml", run_folder / "refs.json"
+    if not config_file.is_file() or not refs_file.is_file():
+        raise RunArtifactsError(f"{run_folder} is not a finished run (needs config.yaml and refs.json)")
+    return VTAConfig.model_validate(yaml.safe_load(config_file.read_text())), json.loads(refs_file.read_text())
+
+
+def _predictions_refs(refs: dict, stage: str) -> list[ArtifactRef]:
+    return [ArtifactRef.model_validate(r) for r in refs.get("predictions", []) if r["stage"] == stage]
+
+
+def _backbone(refs: dict) -> tuple[ArtifactRef, int]:
+    """The CALF-like backbone with the lowest seed."""
+    found = []
+    for ref in _predictions_refs(refs, "timeseries_model"):
+        log = json.loads(require(ref).file("training_log.json").read_text())
+        if log["model"] == BACKBONE_NAME:
+            found.append((int(log["seed"]), ref))
+    if not found:
+        raise RunArtifactsError("the run trained no CALF-like backbone (backbone.enabled was false)")
+    seed, ref = min(found, key=lambda item: item[0])
+    return ref, seed
+
+
+def _fusion_for(refs: dict, source: str, seed: int) -> dict | None:
+    for ref in _predictions_refs(refs, "fusion_inference"):
+        meta = json.loads(require(ref).file(fusion_stage.SOURCES).read_text())
+        if meta["source"] == source and int(meta["seed"]) == seed:
+            return meta
+    return None
+
+
+def _analyst(refs: dict, ws: WindowSet, annotations: pd.DataFrame, digits: int) -> tuple[list[str], np.ndarray]:
+    ref = next(iter(_predictions_refs(refs, "rule_based_analyst")), None)
+    damping = json.loads(require(ref).file("analyst_report.json").read_text())["damping"] if ref else 0.0
+    history = ws.inputs()[:, :, TARGET_COLUMN]
+    forecasts = rule_based.damped_trend(history, ws.horizon, damping)
+    names = [n for n in INDICATOR_LABELS if n in annotations.columns]
+    texts, parsed = [], np.full_like(forecasts, np.nan)
+    for i in range(len(ws)):
+        stats = dict(zip(STAT_COLUMNS, annotations[list(STAT_COLUMNS)].to_numpy(float)[i]))
+        text = rule_based.narrative(history[i], stats, dict(zip(names, annotations[names].to_numpy(float)[i])),
+                                    forecasts[i], digits)
+        answer = parse_answer(text, ws.horizon)
+        parsed[i] = answer.forecast if answer.valid else np.nan
+        texts.append(text)
+    return texts, parsed
+
+
+def _forecast_dates(cfg: VTAConfig, ticker: str, end: np.datetime64, horizon: int) -> list[str]:
+    """The next `horizon` sessions of the ticker's exchange (never date + 1 day)."""
+    start = pd.Timestamp(end) + pd.Timedelta(days=1)
+    market = market_of(ticker, cfg.data.calendar.default_market, cfg.data.calendar.ticker_markets)
+    days = sessions(market, start, start + pd.Timedelta(days=3 * horizon + 14))[:horizon]
+    return [str(np.datetime64(d, "D")) for d in days]
+
+
+def predict_latest(run_folder: Path, input_path: Path, output: Path | None = None) -> Prediction:
+    cfg, refs = _run_refs(run_folder)
+    raw = read_prices(input_path)  # validation errors name file, ticker, row and rule
+    cleaned = cleanse(raw, cfg.data.calendar)
+    if len(cleaned.audit):
+        LOG.warning("%s: cleansing dropped %d rows: %s", input_path, len(cleaned.audit),
+                    cleaned.audit["rule"].value_counts().to_dict())
+    trained = load_windows(ArtifactRef.model_validate(refs["windows"]))
+    ws = latest_windows(cleaned.prices, trained, input_path)
+    annotations, _ = annotate_windows(ws, cfg.annotation)
+    narratives, reasoning = _analyst(refs, ws, annotations, cfg.prompt.significant_digits)
+    narrator = "rule-based analyst"
+    backbone_ref, seed = _backbone(refs)
+    x = ws.inputs().astype(np.float32)
+    phi = trainer.load_checkpoint(backbone_ref.file(f"checkpoint_fold{int(ws.index['fold'].iloc[0])}"))
+    y_phi = trainer.predict(phi, x)
+    y, y_psi, reason = y_phi.copy(), np.full_like(y_phi, np.nan), "the run fused no reasoner that can read new data"
+    fusion = _fusion_for(refs, "reasoner", seed) if narrator.startswith("reasoner") else None
+    if fusion is not None:
+        fold = int(ws.index["fold"].iloc[0])
+        net, psi, attributes = fusion_stage.load_fusion(ArtifactRef.model_validate(fusion["fusion"]), backbone_ref, fold)
+        table = pd.DataFrame({"ticker": np.repeat(ws.index["ticker"].to_numpy(), ws.horizon), "split": "predict",
+                              "window_end_date": np.repeat(ws.index["end_date"].to_numpy(), ws.horizon),
+                              "step": np.tile(np.arange(1, ws.horizon + 1), len(ws)), "y_hat": reasoning.reshape(-1)})
+        c, available = conditioning.attributes_for(ws.index, table.dropna(), attributes, ws.horizon)
+        arrays = training.FusionArrays(x, np.zeros_like(y_phi), c, available, y_phi)
+        y_psi = training.predict_conditional(psi, arrays)
+        y = guidance.guided(y_phi, y_psi, float(fusion["guidance_scale"]), available)
+        reason = None
+    mean, std = ws.price_scale()
+    to_price = lambda z: z * std[:, None] + mean[:, None]  # noqa: E731
+    tickers = ws.index["ticker"].astype(str).to_numpy()
+    ends = ws.index["end_date"].to_numpy()
+    result = pd.DataFrame({
+        "ticker": tickers, "window_end_date": ends,
+        "last_price": to_price(x[:, -1:, TARGET_COLUMN].astype(float))[:, 0],
+        "forecast_dates": [_forecast_dates(cfg, t, e, ws.horizon) for t, e in zip(tickers, ends)],
+        "forecast": list(to_price(y)), "y_phi": list(to_price(y_phi)), "y_psi": list(to_price(y_psi)),
+        "reasoner_forecast": list(to_price(reasoning)), "forecast_scaled": list(y),
+        "narrative": narratives, "narrator": narrator, "fused": reason is None, "fallback_reason": reason,
+        "backbone_seed": seed, "scale_mean": mean, "scale_std": std,  # narrative numbers are z-scores: price = z * std + mean
+    })
+    if output is not None:
+        write_parquet(output, result)
+    return Prediction(result, cleaned.audit)
