@@ -150,21 +150,24 @@ def rejection_stage(reasoner: ReasonerConfig, rejection_cfg: RejectionConfig, in
                           "window_end_date": [r["window_end_date"] for r in records],
                           "mse": [np.nan if m is None else m for m in mses]})
     kept = rejection.select_best(frame, rejection_cfg.keep_fraction, rejection_cfg.period)
-    if kept.empty:
-        raise RuntimeError("rejection sampling kept no completion: the stage-1 model never produced a parsable "
-                           "answer on the decoded training windows (train stage 0/1 longer)")
     chosen = kept.index.to_numpy()
-    rows = corpus.sft_rows([records[i] for i in chosen], [decoded[i].text for i in chosen])
     work = _work_dir(store, REJECTION, key)
     log = training.ProgressLog("stage 2", progress)
-    model = training.run_sft(model, tokenizer, Dataset.from_dict(rows), trl_configs.sft_config(rejection_cfg.sft,
-                                                                                                reasoner, work), log)
+    if kept.empty:
+        # Nothing parsable to imitate (an under-trained tiny model): keep the stage-1 adapter as it is rather
+        # than fail the whole flow; the report says the SFT was skipped.
+        LOG.warning("stage 2: no parsable completion among %d decoded training windows; SFT skipped", len(records))
+    else:
+        rows = corpus.sft_rows([records[i] for i in chosen], [decoded[i].text for i in chosen])
+        model = training.run_sft(model, tokenizer, Dataset.from_dict(rows),
+                                 trl_configs.sft_config(rejection_cfg.sft, reasoner, work), log)
     with store.writing(REJECTION, key) as out:
         model.save_pretrained(out / "adapter")
         Checkpoint(base=start.base, adapter=str(final / "adapter")).write(out)
         write_parquet(out / "selection.parquet", frame.assign(kept=frame.index.isin(chosen)))
         _finish(log, out, started, {"decoded": len(records), "parsable": int(frame["mse"].notna().sum()),
-                                    "kept": len(chosen), "kept_mean_mse": float(kept["mse"].mean()),
+                                    "kept": len(chosen), "sft_skipped": bool(kept.empty),
+                                    "kept_mean_mse": float(kept["mse"].mean()) if len(kept) else None,
                                     "decoded_mean_mse": float(frame["mse"].mean())})
     shutil.rmtree(work, ignore_errors=True)
     return store.ref(REJECTION, key)

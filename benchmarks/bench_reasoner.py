@@ -1,0 +1,130 @@
+"""Benchmark the reasoner stages end to end on one preset: stage times, test MSE, parse-failure rates.
+
+Runs the real stage functions (data, annotation, prompts, analyst, then the reasoner's base,
+stage 0, stage 1, stage 2, stage 3 and the generation after each stage) into an ArtifactStore
+(a temporary folder unless --home is given; a rerun with the same --home reuses finished stages),
+without Prefect, and prints a table: seconds per stage, standardised test MSE (per-ticker mean,
+vta_core.evaluation.errors) on the windows whose output parsed, the persistence MSE on the same
+windows, and the parse-failure rate per split.
+
+    .venv/bin/python benchmarks/bench_reasoner.py [--preset smoke|cpu] [--home DIR] [--threads N]
+                                                  [--set KEY=VALUE ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from vta_core.artifacts import ArtifactStore
+from vta_core.config import load_config
+from vta_core.data.windows import TARGET_COLUMN
+from vta_core.evaluation import errors, paper_numbers, predictions
+from vta_core.reasoner.generation import load_reasoner_forecasts
+from vta_core.stages import analyst_stage, annotation_stages, data_stages
+from vta_core.stages import reasoner_stage as rs
+
+LOG = logging.getLogger("bench_reasoner")
+
+
+def timed(label: str, times: dict[str, float], fn, *args, **kwargs):
+    started = time.perf_counter()
+    out = fn(*args, **kwargs)
+    times[label] = time.perf_counter() - started
+    LOG.info("%s: %.1f s", label, times[label])
+    return out
+
+
+def test_mse(preds: pd.DataFrame, scalers: pd.DataFrame) -> float:
+    test = preds[preds["split"].astype(str) == "test"]
+    if test.empty:
+        return float("nan")
+    per = errors.per_ticker_errors(test, scalers)
+    return float(per["mse"].mean())
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    """A Markdown table without the optional `tabulate` dependency."""
+    cells = [[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row] for row in frame.itertuples(index=False)]
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", default="smoke")
+    parser.add_argument("--home", type=Path, default=None)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    torch.set_num_threads(args.threads)
+    cfg = load_config(args.preset, overrides=args.overrides, environ={})
+    home = args.home or Path(tempfile.mkdtemp(prefix="bench_reasoner_"))
+    store, r = ArtifactStore(home), cfg.reasoner
+    times: dict[str, float] = {}
+    total = time.perf_counter()
+    cleaned = timed("data: cleanse", times, data_stages.cleanse_stage, cfg.data.source, cfg.data.calendar,
+                    data_stages.source_fingerprint(cfg.data.source), store)
+    windows = timed("data: windows", times, data_stages.windows_stage, cfg.data.window, cfg.data.split, cleaned, store)
+    ann = timed("data: annotation", times, annotation_stages.annotation_stage, cfg.annotation, windows, store)
+    prompts = timed("data: prompts", times, annotation_stages.prompts_stage, cfg.prompt, ann, windows, store)
+    analyst = timed("data: analyst", times, analyst_stage.analyst_stage, cfg.analyst, ann, prompts, windows, store)
+    upstream = time.perf_counter() - total
+    started = time.perf_counter()
+    ident = rs.identity(r)
+    base = timed("base model", times, rs.base_stage, ident, prompts if r.is_tiny else None,
+                 analyst if r.is_tiny else None, store)
+    stage0 = timed("stage 0 (warm start SFT)", times, rs.warm_start_stage, ident, r.warm_start, r.lora, base,
+                   analyst, store) if r.warm_start_on else None
+    stage1 = timed("stage 1 (GRPO)", times, rs.grpo_stage, "stage 1", ident, r.stage1, r.lora, r.reward,
+                   stage0 or base, prompts, store)
+    stage2 = timed("stage 2 (rejection + SFT)", times, rs.rejection_stage, ident, r.rejection, stage1, prompts, store)
+    stage3 = timed("stage 3 (GRPO)", times, rs.grpo_stage, "stage 3", ident, r.stage3, r.lora, r.reward, stage2,
+                   prompts, store)
+    decoding = r.generation.model_copy(update={"train_windows": None, "ablation": True, "evaluate_base": False})
+    n_train = -1 if r.generation.train_windows is None else r.generation.train_windows
+    gens = {}
+    for name, ref, n in (("stage 0", stage0, 0), ("stage 1", stage1, 0), ("stage 2", stage2, 0),
+                         ("stage 3", stage3, n_train)):
+        if ref is not None:
+            gens[name] = timed(f"generate {name}", times, rs.generation_stage, ident, decoding, f"reasoner ({name})",
+                               n, ref, prompts, windows, ann, store)
+    reasoner_seconds = time.perf_counter() - started
+
+    ws = data_stages.load_windows(windows)
+    scalers = ws.scalers
+    test = ws.select("test")
+    persistence = predictions.prediction_frame(test, np.repeat(test.inputs()[:, -1:, TARGET_COLUMN], ws.horizon, 1),
+                                               "persistence")
+    rows = []
+    for name, ref in gens.items():
+        preds = load_reasoner_forecasts(ref)
+        report = json.loads(ref.file("generation_report.json").read_text())["splits"]
+        keys = preds[preds["split"].astype(str) == "test"][["ticker", "window_end_date"]].drop_duplicates()
+        same = persistence.astype({"ticker": str}).merge(keys.astype({"ticker": str}), on=["ticker", "window_end_date"])
+        rows.append({"model": f"reasoner ({name})", "test MSE (parsed)": test_mse(preds, scalers),
+                     "persistence MSE (same windows)": test_mse(same, scalers),
+                     **{f"parse fail {s}": report[s]["parse_failure_rate"] for s in report},
+                     "test windows parsed": report["test"]["parsed"], "test windows": report["test"]["windows"]})
+    table = pd.DataFrame(rows)
+    stage_table = pd.DataFrame({"stage": list(times), "seconds": [round(v, 1) for v in times.values()]})
+    (home / "bench_reasoner.json").write_text(json.dumps({"times": times, "rows": rows}, indent=2, default=str))
+    print(f"\npreset {args.preset}, threads {args.threads}, home {home}")
+    print(markdown(stage_table))
+    print(f"\nupstream data stages {upstream:.1f} s; reasoner stages (training + generation) {reasoner_seconds:.1f} s")
+    print(f"persistence test MSE (all test windows): {test_mse(persistence, scalers):.4f}")
+    print(markdown(table))
+    print("\npaper ablation (Qwen2.5-7B, test MSE): " + ", ".join(f"{m} {v}" for m, v in paper_numbers.ABLATION))
+
+
+if __name__ == "__main__":
+    main()

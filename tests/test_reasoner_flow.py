@@ -1,0 +1,89 @@
+"""The reasoning flow under Prefect with a tiny model: every stage a cached task, a config change
+re-runs only that stage and its descendants, and the generation artifacts follow the fusion contract."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pandas as pd
+import pytest
+import torch
+
+from vta_core.config import load_config
+from vta_core.evaluation.predictions import PREDICTION_COLUMNS
+from vta_core.reasoner.generation import NARRATIVE_COLUMNS, load_reasoner_forecasts
+from vta_core.stages import reasoner_stage
+
+pytestmark = pytest.mark.flow
+STAGES = ("base_stage", "warm_start_stage", "grpo_stage", "rejection_stage", "generation_stage")
+# Seconds-sized settings: two tickers, a 16-wide one-layer model, one or two steps per stage.
+TINY = [
+    "data.source.tickers=[AAPL, XOM]",
+    "reasoner.tiny={vocab_size: 400, hidden_size: 16, layers: 1, heads: 2, kv_heads: 1, intermediate_size: 32, "
+    "max_positions: 1024, corpus_records: 50}",
+    "reasoner.lora={rank: 2, alpha: 4, dropout: 0.0}",
+    "reasoner.warm_start={max_records: 16, max_steps: 2, batch_size: 8, think_sentences: [-1], save_steps: 50}",
+    "reasoner.stage1={max_steps: 1, batch_size: 4, num_generations: 2, max_completion_length: 8, max_records: 8}",
+    "reasoner.rejection={max_windows: 8, batch_size: 8, max_new_tokens: 8, sft: {max_steps: 1, batch_size: 4}}",
+    "reasoner.stage3={max_steps: 1, batch_size: 4, num_generations: 2, max_completion_length: 8, max_records: 8}",
+    "reasoner.generation={batch_size: 256, max_new_tokens: 6, retries: 1, train_windows: 5}",
+]
+
+
+@pytest.fixture
+def executed(monkeypatch):
+    calls: Counter[str] = Counter()
+    for name in STAGES:
+        original = getattr(reasoner_stage, name)
+
+        def spy(*args, __original=original, __name=name, **kwargs):
+            calls[__name] += 1
+            return __original(*args, **kwargs)
+
+        monkeypatch.setattr(reasoner_stage, name, spy)
+    return calls
+
+
+def run(home, *overrides):
+    from flows.reasoning_flow import reasoning_flow
+
+    torch.set_num_threads(1)
+    cfg = load_config("smoke", overrides=[f"runtime.home={home}", *TINY, *overrides], environ={})
+    return reasoning_flow(preset="smoke", config=cfg)
+
+
+def test_reasoning_flow_caches_each_stage(harness, executed, tmp_path):
+    first = run(tmp_path)
+    assert executed == Counter({"base_stage": 1, "warm_start_stage": 1, "grpo_stage": 2, "rejection_stage": 1,
+                                "generation_stage": 4})
+    assert set(first.generations) == {f"reasoner (stage {i})" for i in range(4)}
+
+    final = first.final_generation
+    narratives = pd.read_parquet(final.file("narratives.parquet"))
+    assert list(narratives.columns) == NARRATIVE_COLUMNS
+    report = json.loads(final.file("generation_report.json").read_text())["splits"]
+    assert report["train"]["windows"] == 5 and report["train"]["in_sample"]
+    assert report["val"]["windows"] + report["test"]["windows"] == int((narratives["split"] != "train").sum())
+    assert all(0.0 <= report[s]["parse_failure_rate"] <= 1.0 for s in ("train", "val", "test"))
+    forecasts = load_reasoner_forecasts(final)
+    assert list(forecasts.columns) == PREDICTION_COLUMNS
+    assert len(forecasts) == 10 * int(narratives["valid"].sum())  # parsable windows only, horizon 10
+    assert narratives["attempts"].between(1, 2).all()
+
+    executed.clear()
+    run(tmp_path)
+    assert executed == Counter(), "a second identical run executes no stage"
+
+    executed.clear()
+    run(tmp_path, "reasoner.stage3.learning_rate=1e-4")
+    assert executed == Counter({"grpo_stage": 1, "generation_stage": 1}), "stage 3 and its generation only"
+
+    executed.clear()
+    run(tmp_path, "reasoner.stage3.learning_rate=1e-4", "reasoner.rejection.keep_fraction=0.5")
+    assert executed == Counter({"rejection_stage": 1, "grpo_stage": 1, "generation_stage": 2})
+
+    executed.clear()
+    run(tmp_path, "reasoner.stage3.learning_rate=1e-4", "reasoner.rejection.keep_fraction=0.5",
+        "reasoner.generation.ablation=false")
+    assert executed == Counter(), "dropping the ablation rows only drops tasks"
