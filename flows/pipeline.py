@@ -1,4 +1,5 @@
-"""The parent flow: data -> baselines -> backbone -> fusion -> evaluation, in-process or dispatched to work pools."""
+"""The parent flow: data -> baselines -> reasoning -> backbone -> fusion -> evaluation, in-process or dispatched
+to work pools."""
 
 from pydantic import BaseModel
 from prefect import flow, get_run_logger
@@ -10,6 +11,7 @@ from flows.data_flow import DataRefs, data_flow
 from flows.dispatch import dispatched
 from flows.evaluation_flow import evaluation_flow
 from flows.fusion_flow import fusion_flow
+from flows.reasoning_flow import MODEL_NAMES, ReasonerRefs, reasoning_flow
 from vta_core.artifacts import ArtifactRef
 from vta_core.config import VTAConfig
 from vta_core.runs import finish_run, start_run
@@ -21,6 +23,13 @@ class PipelineResult(BaseModel):
     predictions: list[ArtifactRef]
     errors: ArtifactRef
     error_table_markdown: str
+
+
+def _reasoner_inputs(reasoner: ReasonerRefs | None) -> dict:
+    """What fusion needs from the reasoner: its final (stage 3) forecasts, including the train windows."""
+    if reasoner is None:
+        return {}
+    return {"reasoner_forecasts": reasoner.final_generation, "reasoner_model": MODEL_NAMES["stage3"]}
 
 
 @flow(name="vta-pipeline", flow_run_name="vta-{preset}", persist_result=True)
@@ -38,14 +47,24 @@ def vta_pipeline(
         params = {"preset": preset, "config_file": config_file, "overrides": overrides}
         data = DataRefs.model_validate(dispatched("vta-data/vta-data", params))
         predictions = [ArtifactRef.model_validate(r) for r in dispatched("vta-baselines/vta-baselines", params)]
+        reasoner = (ReasonerRefs.model_validate(dispatched("vta-reasoning/vta-reasoning", params))
+                    if cfg.reasoner.enabled else None)
+        predictions += reasoner.predictions() if reasoner else []
         predictions += [ArtifactRef.model_validate(r) for r in dispatched("vta-backbone/vta-backbone", params)]
-        predictions += [ArtifactRef.model_validate(r) for r in dispatched("vta-fusion/vta-fusion", params)]
-        errors = ArtifactRef.model_validate(dispatched("vta-evaluation/vta-evaluation", params))
+        fusion_params = {**params, **{k: v.model_dump(mode="json") if isinstance(v, ArtifactRef) else v
+                                      for k, v in _reasoner_inputs(reasoner).items()}}
+        predictions += [ArtifactRef.model_validate(r) for r in dispatched("vta-fusion/vta-fusion", fusion_params)]
+        # Evaluation gets every prediction explicitly (on its own it would only rebuild the baselines).
+        errors = ArtifactRef.model_validate(dispatched("vta-evaluation/vta-evaluation", {
+            **params, "data": data.model_dump(mode="json"),
+            "predictions": [r.model_dump(mode="json") for r in predictions]}))
     else:
         data = data_flow(preset=cfg.preset, config=cfg)
         predictions = baselines_flow(preset=cfg.preset, config=cfg, data=data)
+        reasoner = reasoning_flow(preset=cfg.preset, config=cfg, data=data) if cfg.reasoner.enabled else None
+        predictions += reasoner.predictions() if reasoner else []
         predictions += backbone_flow(preset=cfg.preset, config=cfg, data=data)
-        predictions += fusion_flow(preset=cfg.preset, config=cfg, data=data)
+        predictions += fusion_flow(preset=cfg.preset, config=cfg, data=data, **_reasoner_inputs(reasoner))
         errors = evaluation_flow(preset=cfg.preset, config=cfg, data=data, predictions=predictions)
     finish_run(folder, {**dict(data), "predictions": predictions}, errors)
     markdown = errors.file("error_table.md").read_text()

@@ -29,6 +29,9 @@ REQUIRED_ENTRYPOINTS = {
     "flows/data_flow.py:data_flow",
     "flows/baselines_flow.py:baselines_flow",
     "flows/evaluation_flow.py:evaluation_flow",
+    "flows/backbone_flow.py:backbone_flow",
+    "flows/reasoning_flow.py:reasoning_flow",
+    "flows/fusion_flow.py:fusion_flow",
 }
 
 

@@ -49,10 +49,12 @@ def executed(monkeypatch):
     return calls
 
 
-def run(home, *overrides):
+def run(home, *overrides, reasoner: bool = False):
+    """A smoke run; the reasoner is off unless asked for (its own caching is tested at the end, once)."""
     from flows.pipeline import vta_pipeline
 
-    cfg = load_config("smoke", overrides=[f"runtime.home={home}", *overrides], environ={})
+    switch = [] if reasoner else ["reasoner.enabled=false"]
+    cfg = load_config("smoke", overrides=[f"runtime.home={home}", *switch, *overrides], environ={})
     return vta_pipeline(preset="smoke", config=cfg)
 
 
@@ -169,3 +171,28 @@ def test_edited_input_file_reruns_everything(harness, executed, tmp_path, stockn
     csv.write_text("\n".join([*lines[:-1], ",".join(fields)]) + "\n")
     run(tmp_path, *file_source)
     assert set(executed) == ALL - {"prototypes_stage"} - RELEASED_ONLY  # prototypes do not depend on the data
+
+
+def test_reasoner_feeds_fusion_and_a_stage3_change_reruns_only_what_follows(harness, executed, tmp_path, monkeypatch):
+    from vta_core.stages import reasoner_stage
+
+    reasoner_functions = ("base_stage", "warm_start_stage", "grpo_stage", "rejection_stage", "generation_stage")
+    for name in reasoner_functions:
+        original = getattr(reasoner_stage, name)
+
+        def spy(*args, __original=original, __name=name, **kwargs):
+            executed[f"reasoner.{__name}"] += 1
+            return __original(*args, **kwargs)
+
+        monkeypatch.setattr(reasoner_stage, name, spy)
+    first = run(tmp_path, "tsmixer.enabled=false", "dlinear.enabled=false", reasoner=True)
+    assert "| VTA (own reasoner) | ours |" in first.error_table_markdown
+    assert "| VTA (released Qwen2.5-7B forecasts) | ours |" in first.error_table_markdown
+    assert executed["fusion_training_stage"] == 2  # one per source (released, own reasoner) for the one seed
+
+    executed.clear()
+    run(tmp_path, "tsmixer.enabled=false", "dlinear.enabled=false", "reasoner.stage3.max_steps=2", reasoner=True)
+    # Stage 3, the generation from it, the fusion model conditioned on it and the evaluation; nothing else
+    # (the stage 0-2 generations for the ablation rows and the released-forecast fusion stay cached).
+    assert executed == Counter({"reasoner.grpo_stage": 1, "reasoner.generation_stage": 1, "fusion_training_stage": 1,
+                                "fusion_inference_stage": 1, "error_evaluation_stage": 1}), executed

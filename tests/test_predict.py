@@ -23,7 +23,8 @@ def run_folder(harness, tmp_path_factory):
     from flows.pipeline import vta_pipeline
 
     home = tmp_path_factory.mktemp("home")
-    cfg = load_config("smoke", overrides=[f"runtime.home={home}", "tsmixer.enabled=false", "dlinear.enabled=false"],
+    cfg = load_config("smoke", overrides=[f"runtime.home={home}", "tsmixer.enabled=false", "dlinear.enabled=false",
+                                                   "reasoner.enabled=false"],
                       environ={})
     result = vta_pipeline(preset="smoke", config=cfg)
     return result.run_folder

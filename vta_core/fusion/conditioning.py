@@ -67,6 +67,8 @@ def attributes_for(index: pd.DataFrame, forecasts: pd.DataFrame, attributes: tup
     unknown = sorted(set(attributes) - set(ATTRIBUTES))
     if unknown:
         raise ConditioningError(f"unknown conditioning attributes {unknown}; known: {sorted(ATTRIBUTES)}")
+    if forecasts.empty:
+        return np.zeros((len(index), len(attributes))), np.zeros(len(index), dtype=bool)
     wide = forecast_vectors(forecasts, horizon)
     values = wide.to_numpy(dtype=float)
     table = pd.DataFrame({name: ATTRIBUTES[name](values) for name in attributes}, index=wide.index)

@@ -11,7 +11,7 @@ from vta_core.config.sections import EvaluationConfig
 from vta_core.evaluation import errors, reasoning_quality, report
 
 LOG = logging.getLogger(__name__)
-ERRORS = StageSpec("error_evaluation", "1", (errors, report, reasoning_quality))
+ERRORS = StageSpec("error_evaluation", "2", (errors, report, reasoning_quality))
 
 
 def error_evaluation_stage(
@@ -19,7 +19,10 @@ def error_evaluation_stage(
 ) -> ArtifactRef:
     key = stage_key(ERRORS, {"evaluation": evaluation, "windows": windows, "predictions": predictions})
     frames = [pd.read_parquet(require(ref).file("predictions.parquet")) for ref in predictions]
-    table = pd.concat(frames, ignore_index=True)
+    empty = [f"{ref.stage}/{ref.key}" for ref, frame in zip(predictions, frames) if frame.empty]
+    if empty:  # e.g. a reasoner none of whose outputs parsed; kept out so column dtypes stay intact
+        LOG.warning("no predictions in %s", ", ".join(empty))
+    table = pd.concat([frame for frame in frames if not frame.empty], ignore_index=True)
     scalers = pd.read_parquet(require(windows).file("scalers.parquet"))
     per_ticker = errors.per_ticker_errors(table, scalers)
     summary = errors.summary_errors(per_ticker, evaluation.splits)

@@ -38,9 +38,11 @@ def display_name(source: str) -> str:
 def _reasoning_forecasts(ref: ArtifactRef, model_name: str) -> pd.DataFrame:
     table = pd.read_parquet(require(ref).file("predictions.parquet"))
     chosen = table[table["model"].astype(str) == model_name]
-    if chosen.empty:
+    if chosen.empty and not table.empty:
         raise conditioning.ConditioningError(
             f"{ref.stage}/{ref.key} has no forecasts of model {model_name!r}; it has {sorted(table['model'].astype(str).unique())}")
+    if chosen.empty:  # e.g. a reasoner none of whose outputs parsed: every window falls back to y_phi
+        LOG.warning("%s/%s holds no usable forecasts: fusion falls back to y_phi everywhere", ref.stage, ref.key)
     return chosen
 
 
