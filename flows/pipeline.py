@@ -66,7 +66,8 @@ def vta_pipeline(
         predictions += backbone_flow(preset=cfg.preset, config=cfg, data=data)
         predictions += fusion_flow(preset=cfg.preset, config=cfg, data=data, **_reasoner_inputs(reasoner))
         errors = evaluation_flow(preset=cfg.preset, config=cfg, data=data, predictions=predictions)
-    finish_run(folder, {**dict(data), "predictions": predictions}, errors)
+    models = {"reasoner_stage3": reasoner.stage3} if reasoner else {}  # what `vta predict` loads
+    finish_run(folder, {**dict(data), **models, "predictions": predictions}, errors)
     markdown = errors.file("error_table.md").read_text()
     get_run_logger().info("run folder %s; error table at %s", folder, folder / "error_table.md")
     return PipelineResult(run_folder=str(folder), data=data, predictions=predictions, errors=errors,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import shutil
 from collections import Counter
 
+import numpy as np
 import pytest
 import yaml
 
+from spies import count_calls
 from vta_core.config import load_config
 from vta_core.runs import latest_run
 from vta_core.stages import (
@@ -39,13 +41,7 @@ def executed(monkeypatch):
     """Count task bodies that actually execute (a cache hit never calls the stage function)."""
     calls: Counter[str] = Counter()
     for module, name in STAGE_FUNCTIONS:
-        original = getattr(module, name)
-
-        def spy(*args, __original=original, __name=name, **kwargs):
-            calls[__name] += 1
-            return __original(*args, **kwargs)
-
-        monkeypatch.setattr(module, name, spy)
+        count_calls(monkeypatch, module, [name], calls)
     return calls
 
 
@@ -173,22 +169,36 @@ def test_edited_input_file_reruns_everything(harness, executed, tmp_path, stockn
     assert set(executed) == ALL - {"prototypes_stage"} - RELEASED_ONLY  # prototypes do not depend on the data
 
 
-def test_reasoner_feeds_fusion_and_a_stage3_change_reruns_only_what_follows(harness, executed, tmp_path, monkeypatch):
+def _predict_with_the_reasoner(run_folder, stocknet_raw, tmp_path):
+    """`vta predict` loads the run's stage-3 reasoner and decodes the new windows; where its output does not
+    parse (the smoke model is too small to learn the format) the analyst narrates and the forecast is y_phi."""
+    from pathlib import Path
+
+    from vta_core.inference.predict import predict_latest
+
+    rows = stocknet_raw[stocknet_raw["ticker"].isin(["AAPL", "XOM"]) & (stocknet_raw["date"] <= "2017-06-30")]
+    csv = tmp_path / "new.csv"
+    rows.groupby("ticker").tail(30).drop(columns=["_file", "_row"]).to_csv(csv, index=False, date_format="%Y-%m-%d")
+    table = predict_latest(Path(run_folder), csv).table
+    assert len(table) == 2 and table["narrator"].str.startswith(("reasoner (stage 3)", "rule-based analyst")).all()
+    parsed = table["narrator"] == "reasoner (stage 3)"
+    assert (table["fused"] == parsed).all()  # fused exactly where the reasoner's answer parsed
+    assert table.loc[~parsed, "fallback_reason"].str.contains("did not parse").all()
+    for row in table[~parsed].itertuples():
+        np.testing.assert_allclose(row.forecast, row.y_phi)
+
+
+def test_reasoner_feeds_fusion_and_a_stage3_change_reruns_only_what_follows(harness, executed, tmp_path, monkeypatch,
+                                                                            stocknet_raw):
     from vta_core.stages import reasoner_stage
 
     reasoner_functions = ("base_stage", "warm_start_stage", "grpo_stage", "rejection_stage", "generation_stage")
-    for name in reasoner_functions:
-        original = getattr(reasoner_stage, name)
-
-        def spy(*args, __original=original, __name=name, **kwargs):
-            executed[f"reasoner.{__name}"] += 1
-            return __original(*args, **kwargs)
-
-        monkeypatch.setattr(reasoner_stage, name, spy)
+    count_calls(monkeypatch, reasoner_stage, reasoner_functions, executed, prefix="reasoner.")
     first = run(tmp_path, "tsmixer.enabled=false", "dlinear.enabled=false", reasoner=True)
     assert "| VTA (own reasoner) | ours |" in first.error_table_markdown
     assert "| VTA (released Qwen2.5-7B forecasts) | ours |" in first.error_table_markdown
     assert executed["fusion_training_stage"] == 2  # one per source (released, own reasoner) for the one seed
+    _predict_with_the_reasoner(first.run_folder, stocknet_raw, tmp_path)
 
     executed.clear()
     run(tmp_path, "tsmixer.enabled=false", "dlinear.enabled=false", "reasoner.stage3.max_steps=2", reasoner=True)

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
+from spies import count_calls
 from vta_core.config import load_config
 from vta_core.evaluation.predictions import PREDICTION_COLUMNS
 from vta_core.reasoner.generation import NARRATIVE_COLUMNS, load_reasoner_forecasts
@@ -33,16 +34,7 @@ TINY = [
 
 @pytest.fixture
 def executed(monkeypatch):
-    calls: Counter[str] = Counter()
-    for name in STAGES:
-        original = getattr(reasoner_stage, name)
-
-        def spy(*args, __original=original, __name=name, **kwargs):
-            calls[__name] += 1
-            return __original(*args, **kwargs)
-
-        monkeypatch.setattr(reasoner_stage, name, spy)
-    return calls
+    return count_calls(monkeypatch, reasoner_stage, STAGES, Counter())
 
 
 def run(home, *overrides):

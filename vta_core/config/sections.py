@@ -281,6 +281,9 @@ class GenerationConfig(Section):
     retries: Annotated[int, Field(ge=0)] = 1
     train_windows: Annotated[int, Field(ge=0)] | None = Field(
         default=None, description="final stage: seeded subsample of train windows decoded for fusion; None = all")
+    eval_windows: PositiveInt | None = Field(
+        default=None, description="seeded subsample of val and of test windows decoded per stage (CPU time budget); "
+        "None = every window. Fusion falls back to y_phi on the windows left out")
     ablation: bool = Field(default=True, description="also decode val/test after stages 0-2 (the ablation rows)")
     evaluate_base: bool = Field(default=False, description="also decode the untrained model ('reasoner (base)')")
 

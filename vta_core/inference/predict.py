@@ -26,12 +26,14 @@ from vta_core.config.sections import VTAConfig
 from vta_core.data.calendars import market_of, sessions
 from vta_core.data.cleansing import cleanse
 from vta_core.data.reading import read_prices
+from vta_core.data.schema import VALUE_COLUMNS
 from vta_core.data.windows import TARGET_COLUMN, WindowSet
 from vta_core.fusion import conditioning, guidance, training
 from vta_core.inference.latest import latest_windows
 from vta_core.models import trainer
 from vta_core.prompts.parser import parse_answer
-from vta_core.prompts.records import STAT_COLUMNS
+from vta_core.annotation.indicators import INDICATORS
+from vta_core.prompts.records import STAT_COLUMNS, PromptParts, chat_records
 from vta_core.prompts.text import INDICATOR_LABELS
 from vta_core.stages import fusion_stage
 from vta_core.stages.annotation_stages import annotate_windows
@@ -100,6 +102,28 @@ def _analyst(refs: dict, ws: WindowSet, annotations: pd.DataFrame, digits: int) 
     return texts, parsed
 
 
+def _reasoner(cfg: VTAConfig, refs: dict, ws: WindowSet, annotations: pd.DataFrame,
+              labels: dict[str, str]) -> tuple[list[str], np.ndarray, np.ndarray] | None:
+    """The run's stage-3 reasoner on the new windows: (texts, forecasts with NaN rows, valid), or None."""
+    if "reasoner_stage3" not in refs:
+        return None
+    from vta_core.reasoner import generation, loading  # heavy (transformers): only when the run has a reasoner
+
+    prompt = cfg.prompt
+    parts = PromptParts(prompt.system_template, prompt.user_template, prompt.significant_digits, labels)
+    shown = ws.inputs()[:, :, VALUE_COLUMNS.index(cfg.annotation.price_column)]
+    records = list(chat_records(shown, np.zeros((len(ws), ws.horizon)), annotations, parts, INDICATORS))
+    checkpoint = loading.Checkpoint.read(require(ArtifactRef.model_validate(refs["reasoner_stage3"])).path)
+    net, tokenizer = loading.load_checkpoint(checkpoint, cfg.reasoner, trainable=False)
+    net.to(loading.torch_device(cfg.reasoner.device))
+    g = cfg.reasoner.generation
+    decoded = generation.generate(net, tokenizer, records, ws.horizon, g.batch_size, g.max_new_tokens, g.temperature,
+                                  g.retry_temperature, g.retries, cfg.reasoner.seed)
+    valid = np.array([d.parsed.valid for d in decoded], dtype=bool)
+    forecasts = np.array([d.parsed.forecast if d.parsed.valid else [np.nan] * ws.horizon for d in decoded], dtype=float)
+    return [d.text for d in decoded], forecasts, valid
+
+
 def _forecast_dates(cfg: VTAConfig, ticker: str, end: np.datetime64, horizon: int) -> list[str]:
     """The next `horizon` sessions of the ticker's exchange (never date + 1 day)."""
     start = pd.Timestamp(end) + pd.Timedelta(days=1)
@@ -117,15 +141,22 @@ def predict_latest(run_folder: Path, input_path: Path, output: Path | None = Non
                     cleaned.audit["rule"].value_counts().to_dict())
     trained = load_windows(ArtifactRef.model_validate(refs["windows"]))
     ws = latest_windows(cleaned.prices, trained, input_path)
-    annotations, _ = annotate_windows(ws, cfg.annotation)
+    annotations, periods = annotate_windows(ws, cfg.annotation)
     narratives, reasoning = _analyst(refs, ws, annotations, cfg.prompt.significant_digits)
-    narrator = "rule-based analyst"
+    narrator = np.array(["rule-based analyst"] * len(ws), dtype=object)
+    own = _reasoner(cfg, refs, ws, annotations, periods.labels())
+    if own is not None:  # the reasoner speaks where its output parsed; the analyst covers the rest
+        texts, forecasts, valid = own
+        narratives = [t if ok else n for t, n, ok in zip(texts, narratives, valid)]
+        reasoning = np.where(valid[:, None], forecasts, np.nan)
+        narrator = np.where(valid, "reasoner (stage 3)", "rule-based analyst (reasoner output did not parse)")
     backbone_ref, seed = _backbone(refs)
     x = ws.inputs().astype(np.float32)
     phi = trainer.load_checkpoint(backbone_ref.file(f"checkpoint_fold{int(ws.index['fold'].iloc[0])}"))
     y_phi = trainer.predict(phi, x)
-    y, y_psi, reason = y_phi.copy(), np.full_like(y_phi, np.nan), "the run fused no reasoner that can read new data"
-    fusion = _fusion_for(refs, "reasoner", seed) if narrator.startswith("reasoner") else None
+    y, y_psi = y_phi.copy(), np.full_like(y_phi, np.nan)
+    reason = np.array(["the run fused no reasoner that can read new data"] * len(ws), dtype=object)
+    fusion = _fusion_for(refs, "reasoner", seed) if own is not None else None
     if fusion is not None:
         fold = int(ws.index["fold"].iloc[0])
         net, psi, attributes = fusion_stage.load_fusion(ArtifactRef.model_validate(fusion["fusion"]), backbone_ref, fold)
@@ -136,7 +167,7 @@ def predict_latest(run_folder: Path, input_path: Path, output: Path | None = Non
         arrays = training.FusionArrays(x, np.zeros_like(y_phi), c, available, y_phi)
         y_psi = training.predict_conditional(psi, arrays)
         y = guidance.guided(y_phi, y_psi, float(fusion["guidance_scale"]), available)
-        reason = None
+        reason = np.where(available, None, "the reasoner's output did not parse: backbone y_phi")
     mean, std = ws.price_scale()
     to_price = lambda z: z * std[:, None] + mean[:, None]  # noqa: E731
     tickers = ws.index["ticker"].astype(str).to_numpy()
@@ -147,7 +178,7 @@ def predict_latest(run_folder: Path, input_path: Path, output: Path | None = Non
         "forecast_dates": [_forecast_dates(cfg, t, e, ws.horizon) for t, e in zip(tickers, ends)],
         "forecast": list(to_price(y)), "y_phi": list(to_price(y_phi)), "y_psi": list(to_price(y_psi)),
         "reasoner_forecast": list(to_price(reasoning)), "forecast_scaled": list(y),
-        "narrative": narratives, "narrator": narrator, "fused": reason is None, "fallback_reason": reason,
+        "narrative": narratives, "narrator": narrator, "fused": pd.isna(reason), "fallback_reason": reason,
         "backbone_seed": seed, "scale_mean": mean, "scale_std": std,  # narrative numbers are z-scores: price = z * std + mean
     })
     if output is not None:

@@ -35,7 +35,7 @@ BASE = StageSpec("reasoner_base", "1", (tiny_model, loading))
 WARM_START = StageSpec("reasoner_stage0", "1", (training, trl_configs, corpus))
 GRPO = StageSpec("reasoner_grpo", "1", (training, trl_configs, rewards, corpus))
 REJECTION = StageSpec("reasoner_stage2", "1", (training, trl_configs, rejection, generation, corpus))
-GENERATION = StageSpec("reasoner_generation", "1", (generation, reasoning_quality))
+GENERATION = StageSpec("reasoner_generation", "2", (generation, reasoning_quality))
 EVALUATED = ("val", "test")
 
 
@@ -219,8 +219,10 @@ def generation_stage(reasoner: ReasonerConfig, decoding: GenerationConfig, model
         records, ws = corpus.prompt_records(prompts, split), ws_all.select(split)
         _check_aligned(records, ws)
         rows = np.arange(len(records))
-        if split == "train" and 0 < train_windows < len(records):
-            rows = np.sort(np.random.default_rng(reasoner.seed).choice(len(records), train_windows, replace=False))
+        total = len(records)
+        limit = train_windows if split == "train" else (decoding.eval_windows or -1)
+        if 0 < limit < len(records):
+            rows = np.sort(np.random.default_rng(reasoner.seed).choice(len(records), limit, replace=False))
         records, ws = [records[i] for i in rows], _subset(ws, rows)
         decoded = generation.generate(net, tokenizer, records, ws.horizon, decoding.batch_size, decoding.max_new_tokens,
                                       decoding.temperature, decoding.retry_temperature, decoding.retries, reasoner.seed)
@@ -233,7 +235,7 @@ def generation_stage(reasoner: ReasonerConfig, decoding: GenerationConfig, model
             split_table = table[table["split"].astype(str) == split].iloc[rows].reset_index(drop=True)
             quality.extend(_quality(model_name, split, decoded, records, ws, split_table, digits))
         errors = pd.Series([d.parsed.error_code for d in decoded if not d.parsed.valid], dtype=object)
-        report[split] = {"windows": len(decoded), "parsed": int(valid.sum()),
+        report[split] = {"windows": len(decoded), "windows_in_split": total, "parsed": int(valid.sum()),
                          "parse_failure_rate": float(1.0 - valid.mean()) if len(valid) else math.nan,
                          "retried": int(sum(d.attempts > 1 for d in decoded)),
                          "errors": {str(k): int(v) for k, v in errors.value_counts().items()},

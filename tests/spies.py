@@ -1,0 +1,22 @@
+"""Count calls of stage functions: a cache hit never calls its stage function, a re-run does."""
+
+from __future__ import annotations
+
+from collections import Counter
+from types import ModuleType
+
+import pytest
+
+
+def count_calls(monkeypatch: pytest.MonkeyPatch, module: ModuleType, names: tuple[str, ...] | list[str],
+                calls: Counter[str], prefix: str = "") -> Counter[str]:
+    """Wrap each `module.<name>` so that calling it adds 1 to `calls[prefix + name]`."""
+    for name in names:
+        original = getattr(module, name)
+
+        def spy(*args, __original=original, __key=prefix + name, **kwargs):
+            calls[__key] += 1
+            return __original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, spy)
+    return calls
