@@ -31,6 +31,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_data_flow.py
 	$(BIN)/python benchmarks/bench_annotation.py
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/bench_reasoner.py --preset smoke --threads 1
 
 clean:
 	rm -rf $(VENV) runs .prefect

@@ -84,7 +84,7 @@ def predict(
         path = ", ".join(f"{v:.2f}" for v in row.forecast)
         typer.echo(f"\n{row.ticker}  last {str(row.window_end_date)[:10]} at {row.last_price:.2f}; next "
                    f"{len(row.forecast)} sessions {row.forecast_dates[0]}..{row.forecast_dates[-1]}: [{path}]")
-        typer.echo(f"  forecast: {'guided fusion' if row.fused else 'backbone y_phi (' + str(row.fallback_reason) + ')'}; "
+        typer.echo(f"  forecast: {f'guided fusion, s = {row.guidance_scale:g}' if row.fused else 'backbone y_phi (' + str(row.fallback_reason) + ')'}; "
                    f"narrative by {row.narrator}:")
         typer.echo("  " + row.narrative.replace("\n", "\n  "))
     if output is not None:

@@ -154,7 +154,7 @@ def predict_latest(run_folder: Path, input_path: Path, output: Path | None = Non
     x = ws.inputs().astype(np.float32)
     phi = trainer.load_checkpoint(backbone_ref.file(f"checkpoint_fold{int(ws.index['fold'].iloc[0])}"))
     y_phi = trainer.predict(phi, x)
-    y, y_psi = y_phi.copy(), np.full_like(y_phi, np.nan)
+    y, y_psi, scale = y_phi.copy(), np.full_like(y_phi, np.nan), float("nan")
     reason = np.array(["the run fused no reasoner that can read new data"] * len(ws), dtype=object)
     fusion = _fusion_for(refs, "reasoner", seed) if own is not None else None
     if fusion is not None:
@@ -166,7 +166,8 @@ def predict_latest(run_folder: Path, input_path: Path, output: Path | None = Non
         c, available = conditioning.attributes_for(ws.index, table.dropna(), attributes, ws.horizon)
         arrays = training.FusionArrays(x, np.zeros_like(y_phi), c, available, y_phi)
         y_psi = training.predict_conditional(psi, arrays)
-        y = guidance.guided(y_phi, y_psi, float(fusion["guidance_scale"]), available)
+        scale = float(fusion["guidance_scale"])
+        y = guidance.guided(y_phi, y_psi, scale, available)
         reason = np.where(available, None, "the reasoner's output did not parse: backbone y_phi")
     mean, std = ws.price_scale()
     to_price = lambda z: z * std[:, None] + mean[:, None]  # noqa: E731
@@ -179,7 +180,7 @@ def predict_latest(run_folder: Path, input_path: Path, output: Path | None = Non
         "forecast": list(to_price(y)), "y_phi": list(to_price(y_phi)), "y_psi": list(to_price(y_psi)),
         "reasoner_forecast": list(to_price(reasoning)), "forecast_scaled": list(y),
         "narrative": narratives, "narrator": narrator, "fused": pd.isna(reason), "fallback_reason": reason,
-        "backbone_seed": seed, "scale_mean": mean, "scale_std": std,  # narrative numbers are z-scores: price = z * std + mean
+        "backbone_seed": seed, "guidance_scale": scale, "scale_mean": mean, "scale_std": std,  # narrative numbers are z-scores: price = z * std + mean
     })
     if output is not None:
         write_parquet(output, result)
