@@ -1,0 +1,163 @@
+"""Config sections of the reasoner pi_theta: model, LoRA, rewards, training stages 0-3, generation."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from vta_core.config.base import PositiveInt, Section
+
+
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+class TinyModelConfig(Section):
+    """The offline default reasoner: a BPE tokenizer trained on the prompt + narrative corpus (Qwen2's
+    pre-tokenizer, so digits are one token each) and a randomly initialised small Qwen2 model."""
+
+    vocab_size: Annotated[int, Field(ge=300)] = 1024
+    hidden_size: PositiveInt = 64
+    layers: PositiveInt = 2
+    heads: PositiveInt = 4
+    kv_heads: PositiveInt = 2
+    intermediate_size: PositiveInt = 128
+    max_positions: PositiveInt = 1024
+    corpus_records: PositiveInt = Field(default=2000, description="training records whose prompts and analyst "
+                                        "narratives train the tokenizer")
+
+    @model_validator(mode="after")
+    def _heads(self) -> TinyModelConfig:
+        if self.hidden_size % self.heads or self.heads % self.kv_heads:
+            raise ValueError("tiny: hidden_size must divide by heads and heads by kv_heads")
+        return self
+
+
+class LoRAConfig(Section):
+    rank: PositiveInt = 32
+    alpha: PositiveInt = 32
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.05
+    targets: tuple[str, ...] = LORA_TARGETS
+
+    @model_validator(mode="after")
+    def _targets(self) -> LoRAConfig:
+        if not self.targets:
+            raise ValueError("lora.targets must name at least one module")
+        return self
+
+
+class RewardConfig(Section):
+    """r = scale / (lambda * MSE + eps) on a parsed forecast (0 when it does not parse; official code:
+    5 / (1 + 10 MSE)), plus `format_weight` x the format reward (1 parsable, partial credit for tags)."""
+
+    mse_scale: Annotated[float, Field(gt=0)] = 5.0
+    mse_lambda: Annotated[float, Field(gt=0)] = 10.0
+    mse_eps: Annotated[float, Field(gt=0)] = 1.0
+    format_weight: Annotated[float, Field(ge=0)] = 1.0
+
+
+class SFTStageConfig(Section):
+    """Supervised fine-tuning (stage 0 warm start, and the SFT of stage 2); loss on the completion only."""
+
+    enabled: bool | None = Field(default=None, description="stage 0 only: None = on exactly when the model is "
+                                 "the randomly initialised tiny-local model")
+    full_finetune: bool = Field(default=True, description="stage 0 only: train every weight (a random model "
+                                "has nothing for LoRA to adapt); stage 2 always continues the stage-1 adapter")
+    learning_rate: Annotated[float, Field(gt=0)] = 2e-4
+    lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = "cosine"
+    warmup_ratio: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    epochs: Annotated[float, Field(gt=0)] = 2.0
+    max_steps: PositiveInt | None = Field(default=None, description="caps the steps; None = epochs decide")
+    batch_size: PositiveInt = 8
+    grad_accum: PositiveInt = 1
+    max_grad_norm: Annotated[float, Field(gt=0)] = 1.0
+    max_records: PositiveInt | None = Field(default=None, description="seeded subsample of training records")
+    max_length: PositiveInt = 1024
+    think_sentences: tuple[int, ...] | None = Field(
+        default=None, description="stage 0 only: keep these sentence indices (negative from the end) of the "
+        "analyst's <think> block, so a tiny model learns short completions; None = the whole narrative")
+    save_steps: PositiveInt = 200
+
+
+class GRPOStageConfig(Section):
+    """Time-GRPO (stages 1 and 3) through TRL's GRPOTrainer."""
+
+    learning_rate: Annotated[float, Field(gt=0)] = 5e-6
+    lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = "cosine"
+    warmup_ratio: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.1
+    max_steps: PositiveInt = 750
+    num_generations: Annotated[int, Field(ge=2)] = 4
+    batch_size: PositiveInt = Field(default=8, description="completions per device per step (prompts x G)")
+    grad_accum: PositiveInt = 1
+    beta: Annotated[float, Field(ge=0)] = Field(default=0.04, description="KL coefficient (not stated in SPEC)")
+    max_completion_length: PositiveInt = 512
+    temperature: Annotated[float, Field(gt=0)] = 1.0
+    max_grad_norm: Annotated[float, Field(gt=0)] = 1.0
+    max_records: PositiveInt | None = Field(default=None, description="seeded subsample of training prompts")
+    save_steps: PositiveInt = 50
+    logging_steps: PositiveInt = 1
+
+    @model_validator(mode="after")
+    def _divides(self) -> GRPOStageConfig:
+        if (self.batch_size * self.grad_accum) % self.num_generations:
+            raise ValueError(f"batch_size x grad_accum ({self.batch_size * self.grad_accum}) must be divisible "
+                             f"by num_generations ({self.num_generations})")
+        return self
+
+
+class RejectionConfig(Section):
+    """Stage 2: decode the stage-1 model on training windows, keep the lowest-MSE fraction of each
+    (ticker, period) bucket, SFT on those completions."""
+
+    keep_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
+    period: Literal["month", "quarter", "year"] = "quarter"
+    max_windows: PositiveInt | None = Field(default=None, description="seeded subsample of training windows decoded")
+    temperature: Annotated[float, Field(ge=0)] = Field(default=1.0, description="sampling temperature; 0 = greedy")
+    batch_size: PositiveInt = 32
+    max_new_tokens: PositiveInt = 512
+    sft: SFTStageConfig = SFTStageConfig(learning_rate=2e-4, epochs=2.0, full_finetune=False)
+
+
+class GenerationConfig(Section):
+    """Batched decoding for evaluation and fusion; unparsable outputs are retried, then marked invalid."""
+
+    batch_size: PositiveInt = 32
+    max_new_tokens: PositiveInt = 512
+    temperature: Annotated[float, Field(ge=0)] = Field(default=0.0, description="0 = greedy")
+    retry_temperature: Annotated[float, Field(gt=0)] = 0.7
+    retries: Annotated[int, Field(ge=0)] = 1
+    train_windows: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="final stage: seeded subsample of train windows decoded for fusion; None = all")
+    eval_windows: PositiveInt | None = Field(
+        default=None, description="seeded subsample of val and of test windows decoded per stage (CPU time budget); "
+        "None = every window. Fusion falls back to y_phi on the windows left out")
+    ablation: bool = Field(default=True, description="also decode val/test after stages 0-2 (the ablation rows)")
+    evaluate_base: bool = Field(default=False, description="also decode the untrained model ('reasoner (base)')")
+
+
+class ReasonerConfig(Section):
+    """LLM reasoner pi_theta (SPEC section 5): any HF causal LM (or the offline tiny model), LoRA via peft,
+    trained with TRL in stages 0 (warm start), 1 (GRPO), 2 (rejection sampling + SFT), 3 (GRPO)."""
+
+    enabled: bool = True
+    model: str = Field(default="tiny-local", description="'tiny-local' or a Hugging Face id / local folder")
+    trust_remote_code: bool = False
+    dtype: Literal["float32", "bfloat16", "auto"] = "float32"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    seed: int = 0
+    tiny: TinyModelConfig = TinyModelConfig()
+    lora: LoRAConfig = LoRAConfig()
+    reward: RewardConfig = RewardConfig()
+    warm_start: SFTStageConfig = SFTStageConfig(learning_rate=1e-3, epochs=1.0, batch_size=16)
+    stage1: GRPOStageConfig = GRPOStageConfig()
+    rejection: RejectionConfig = RejectionConfig()
+    stage3: GRPOStageConfig = GRPOStageConfig(max_steps=750, max_grad_norm=0.1)
+    generation: GenerationConfig = GenerationConfig()
+
+    @property
+    def is_tiny(self) -> bool:
+        return self.model == "tiny-local"
+
+    @property
+    def warm_start_on(self) -> bool:
+        return self.is_tiny if self.warm_start.enabled is None else self.warm_start.enabled
