@@ -66,3 +66,28 @@ def test_bad_alpha_is_refused():
         RidgeConfig(alphas=())
     with pytest.raises(ValueError):
         RidgeConfig(alphas=(-1.0,))
+
+
+def test_later_prices_do_not_change_the_fitted_model(stocknet_clean):
+    """Leakage: the ridge fit sees training windows only, so changing validation/test-period prices of a
+    ticker must leave its coefficients bit for bit unchanged."""
+    from vta_core.config.sections import PaperSplit, WindowConfig
+    from vta_core.data.schema import DATE, TICKER
+    from vta_core.data.splits import split_blocks
+    from vta_core.data.windows import build_windows
+
+    prices = stocknet_clean[stocknet_clean[TICKER].isin(["AAPL", "XOM"])].reset_index(drop=True)
+
+    def fitted(frame):
+        dates = {str(t): g[DATE].to_numpy() for t, g in frame.groupby(TICKER, sort=False)}
+        ws, _ = build_windows(frame, split_blocks(dates, PaperSplit(), WindowConfig()), 10, 10)
+        train = ws.select("train")
+        return fit_ridge(train.inputs(), train.targets(), 10.0)
+
+    changed = prices.copy()
+    late = changed[DATE] >= changed[DATE].quantile(0.8)
+    value_columns = ["Open", "High", "Low", "Close", "Adj Close"]
+    changed.loc[late, value_columns] = changed.loc[late, value_columns] * 1.7
+    base, moved = fitted(prices), fitted(changed)
+    np.testing.assert_array_equal(base.coef, moved.coef)
+    np.testing.assert_array_equal(base.intercept, moved.intercept)
