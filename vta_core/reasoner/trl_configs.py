@@ -16,19 +16,25 @@ from vta_core.config.sections import GRPOStageConfig, ReasonerConfig, SFTStageCo
 from vta_core.reasoner.loading import torch_device
 
 
-def _common(cfg: ReasonerConfig, output_dir: Path, save_steps: int, max_grad_norm: float) -> dict[str, Any]:
+def _common(cfg: ReasonerConfig, output_dir: Path, stage: GRPOStageConfig | SFTStageConfig) -> dict[str, Any]:
+    """Settings every stage shares: device, seeds, checkpoints, and the stage's optimiser schedule."""
     on_gpu = torch_device(cfg.device).type == "cuda"
     return {
+        "learning_rate": stage.learning_rate,
+        "lr_scheduler_type": stage.lr_scheduler,
+        "warmup_steps": stage.warmup_ratio,  # transformers 5: a float in [0, 1) is a ratio of the total steps
+        "per_device_train_batch_size": stage.batch_size,
+        "gradient_accumulation_steps": stage.grad_accum,
         "output_dir": str(output_dir),
         "use_cpu": not on_gpu,
         "bf16": on_gpu and cfg.dtype == "bfloat16",
         "report_to": "none",
         "seed": cfg.seed,
         "data_seed": cfg.seed,
-        "max_grad_norm": max_grad_norm,
+        "max_grad_norm": stage.max_grad_norm,
         # Checkpoints let a killed stage resume (resume_from_checkpoint); two are enough for that.
         "save_strategy": "steps",
-        "save_steps": save_steps,
+        "save_steps": stage.save_steps,
         "save_total_limit": 2,
         "logging_steps": 1,
         "disable_tqdm": True,
@@ -38,13 +44,8 @@ def _common(cfg: ReasonerConfig, output_dir: Path, save_steps: int, max_grad_nor
 
 def grpo_config(stage: GRPOStageConfig, cfg: ReasonerConfig, output_dir: Path) -> GRPOConfig:
     return GRPOConfig(
-        **_common(cfg, output_dir, stage.save_steps, stage.max_grad_norm),
-        learning_rate=stage.learning_rate,
-        lr_scheduler_type=stage.lr_scheduler,
-        warmup_steps=stage.warmup_ratio,  # transformers 5: a float in [0, 1) is a ratio of the total steps
+        **_common(cfg, output_dir, stage),
         max_steps=stage.max_steps,
-        per_device_train_batch_size=stage.batch_size,
-        gradient_accumulation_steps=stage.grad_accum,
         num_generations=stage.num_generations,
         max_completion_length=stage.max_completion_length,
         temperature=stage.temperature,
@@ -58,14 +59,9 @@ def grpo_config(stage: GRPOStageConfig, cfg: ReasonerConfig, output_dir: Path) -
 
 def sft_config(stage: SFTStageConfig, cfg: ReasonerConfig, output_dir: Path) -> SFTConfig:
     return SFTConfig(
-        **_common(cfg, output_dir, stage.save_steps, stage.max_grad_norm),
-        learning_rate=stage.learning_rate,
-        lr_scheduler_type=stage.lr_scheduler,
-        warmup_steps=stage.warmup_ratio,  # transformers 5: a float in [0, 1) is a ratio of the total steps
+        **_common(cfg, output_dir, stage),
         num_train_epochs=stage.epochs,
         max_steps=stage.max_steps if stage.max_steps is not None else -1,
-        per_device_train_batch_size=stage.batch_size,
-        gradient_accumulation_steps=stage.grad_accum,
         max_length=stage.max_length,
         # Prompt/completion records: the loss covers the completion only (SPEC section 5, stage 2).
         completion_only_loss=True,
