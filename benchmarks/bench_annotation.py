@@ -78,7 +78,7 @@ def talib_loop(close: np.ndarray, high: np.ndarray, low: np.ndarray) -> float:
 
     p = IndicatorPeriods.for_lookback(10)
     start = time.perf_counter()
-    for c, h, lo in zip(close, high, low):
+    for c, h, lo in zip(close, high, low, strict=False):
         talib.SMA(c, p.sma), talib.EMA(c, p.ema), talib.MOM(c, p.momentum), talib.RSI(c, p.rsi)
         talib.MACD(c, p.macd_fast, p.macd_slow, p.macd_signal), talib.WILLR(h, lo, c, p.willr)
         talib.CCI(h, lo, c, p.cci), talib.ADX(h, lo, c, p.adx), talib.BBANDS(c, p.bbands, 2.0, 2.0, 0)
@@ -89,7 +89,9 @@ def talib_loop(close: np.ndarray, high: np.ndarray, low: np.ndarray) -> float:
 
 def run_child(name: str, cache_dir: str) -> dict:
     env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir}
-    done = subprocess.run([sys.executable, __file__, "--child", name], env=env, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", name], env=env, capture_output=True, text=True, check=True
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -107,11 +109,16 @@ def main() -> None:
         n = cold["windows"]
         rows.append((name, n, cold["first"], cached["first"], cached["second"], loop, star))
         LOG.info("%s done", name)
-    out = ["| dataset | windows | cold incl. JIT (s) | new process, cached JIT (s) | warm (s) | warm windows/s | "
-           "TA-Lib loop (s) | speed-up warm vs TA-Lib |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    out = [
+        "| dataset | windows | cold incl. JIT (s) | new process, cached JIT (s) | warm (s) | warm windows/s | "
+        "TA-Lib loop (s) | speed-up warm vs TA-Lib |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for name, n, cold_s, cached_s, warm_s, loop, star in rows:
-        out.append(f"| {name} | {n:,} | {cold_s:.2f} | {cached_s:.2f} | {warm_s:.3f} | {n / warm_s:,.0f} | "
-                   f"{loop:.1f}{star} | {loop / warm_s:,.0f}x |")
+        out.append(
+            f"| {name} | {n:,} | {cold_s:.2f} | {cached_s:.2f} | {warm_s:.3f} | {n / warm_s:,.0f} | "
+            f"{loop:.1f}{star} | {loop / warm_s:,.0f}x |"
+        )
     sys.stdout.write("\n".join(out) + "\n")
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import os
 import resource
 import sys
 import tempfile
@@ -121,6 +120,7 @@ def _measure(spec: dict) -> dict:
     timer.wrap(windows, "fit_scalers", "scalers")
     timer.wrap(windows, "build_windows", "windows")
     timer.wrap(windows.WindowSet, "save", "windows_write")
+
     # pd.read_parquet in data_stages is the cleaned-prices load; time it there only.
     class _PandasProxy(types.ModuleType):
         def __getattr__(self, name: str):
@@ -199,12 +199,18 @@ def _generate(path: str, n_tickers: int, seed: int) -> int:
     adj_close = close * rng.uniform(0.6, 1.0, n)[:, None]
     volume = np.round(np.exp(rng.normal(np.log(rng.uniform(1e5, 5e7, n))[:, None], 0.4, (n, t)))) + 1.0
     names = np.array([f"S{i:04d}" for i in range(n)])
-    table = pa.table({
-        "date": pa.array(np.tile(days, n), type=pa.date32()),
-        "ticker": pa.array(np.repeat(names, t), type=pa.large_string()),
-        "Open": open_.ravel(), "High": high.ravel(), "Low": low.ravel(), "Close": close.ravel(),
-        "Adj Close": adj_close.ravel(), "Volume": volume.ravel(),
-    })
+    table = pa.table(
+        {
+            "date": pa.array(np.tile(days, n), type=pa.date32()),
+            "ticker": pa.array(np.repeat(names, t), type=pa.large_string()),
+            "Open": open_.ravel(),
+            "High": high.ravel(),
+            "Low": low.ravel(),
+            "Close": close.ravel(),
+            "Adj Close": adj_close.ravel(),
+            "Volume": volume.ravel(),
+        }
+    )
     pq.write_table(table, path)
     LOG.info("wrote %d rows (%d tickers x %d sessions) to %s", table.num_rows, n, t, path)
     return table.num_rows
@@ -223,10 +229,17 @@ def _run_dataset(ctx, spec: dict, repeat: int) -> dict:
     for i in range(repeat):
         LOG.info("measuring %s (run %d of %d) in a fresh child", spec["name"], i + 1, repeat)
         result = _in_child(ctx, _measure, spec)
-        LOG.info("%s run %d: %.2f s, peak RSS %.0f MiB", spec["name"], i + 1, result["seconds"]["total"],
-                 result["peak_maxrss_kib"] / 1024)
+        LOG.info(
+            "%s run %d: %.2f s, peak RSS %.0f MiB",
+            spec["name"],
+            i + 1,
+            result["seconds"]["total"],
+            result["peak_maxrss_kib"] / 1024,
+        )
         if abs(result["peak_maxrss_kib"] - result["peak_vmhwm_kib"]) > 0.05 * result["peak_vmhwm_kib"]:
-            LOG.warning("ru_maxrss (%d KiB) and VmHWM (%d KiB) disagree", result["peak_maxrss_kib"], result["peak_vmhwm_kib"])
+            LOG.warning(
+                "ru_maxrss (%d KiB) and VmHWM (%d KiB) disagree", result["peak_maxrss_kib"], result["peak_vmhwm_kib"]
+            )
         results.append(result)
     # Times of the run with the median total (so its steps add up); memory: the largest of all runs.
     merged = dict(sorted(results, key=lambda r: r["seconds"]["total"])[(len(results) - 1) // 2])
@@ -254,7 +267,10 @@ def _table(results: list[dict]) -> str:
         rows.append((f"{label} (s)", [f"{r['seconds'].get(key, 0.0):.3f}" for r in results]))
     stage = lambda r, prefix: sum(r["seconds"].get(k, 0.0) for k, _ in STEPS if k.split("_")[0] in prefix)  # noqa: E731
     rows += [
-        ("**cleanse stage** (s)", [f"{stage(r, ('read', 'validate', 'order', 'cleanse', 'calendar')):.3f}" for r in results]),
+        (
+            "**cleanse stage** (s)",
+            [f"{stage(r, ('read', 'validate', 'order', 'cleanse', 'calendar')):.3f}" for r in results],
+        ),
         ("**windows stage** (s)", [f"{stage(r, ('load', 'split', 'scalers', 'windows')):.3f}" for r in results]),
         ("**total wall time** (s)", [f"**{r['seconds']['total']:.2f}**" for r in results]),
         ("CPU time, user + sys (s)", [f"{r['cpu_seconds']:.2f}" for r in results]),
@@ -295,16 +311,25 @@ def main(argv: list[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="vta-bench-data-") as tmp:
         if opts["only"] in (None, "stocknet"):
             stocknet = Path(__file__).resolve().parents[1] / "vta_core" / "resources" / "stocknet" / "prices.parquet"
-            spec = {"name": "stocknet", "label": "StockNet (cpu preset)", "overrides": [],
-                    "file_bytes": stocknet.stat().st_size, **common}
+            spec = {
+                "name": "stocknet",
+                "label": "StockNet (cpu preset)",
+                "overrides": [],
+                "file_bytes": stocknet.stat().st_size,
+                **common,
+            }
             results.append(_run_dataset(ctx, spec, opts["repeat"]))
         if opts["only"] in (None, "synthetic"):
             path = Path(tmp) / f"synthetic_{opts['tickers']}.parquet"
             LOG.info("generating %d synthetic tickers x %s..%s (not timed)", opts["tickers"], SYNTH_START, SYNTH_END)
             _in_child(ctx, _generate, str(path), opts["tickers"], opts["seed"])
-            spec = {"name": "synthetic", "label": f"synthetic ({opts['tickers']:,} tickers x 5 y)",
-                    "overrides": ["data.source.kind=file", f"data.source.path={path}"],
-                    "file_bytes": path.stat().st_size, **common}
+            spec = {
+                "name": "synthetic",
+                "label": f"synthetic ({opts['tickers']:,} tickers x 5 y)",
+                "overrides": ["data.source.kind=file", f"data.source.path={path}"],
+                "file_bytes": path.stat().st_size,
+                **common,
+            }
             results.append(_run_dataset(ctx, spec, opts["repeat"]))
     print(_table(results))
 

@@ -72,8 +72,15 @@ def main() -> None:
     store, r = ArtifactStore(home), cfg.reasoner
     times: dict[str, float] = {}
     total = time.perf_counter()
-    cleaned = timed("data: cleanse", times, data_stages.cleanse_stage, cfg.data.source, cfg.data.calendar,
-                    data_stages.source_fingerprint(cfg.data.source), store)
+    cleaned = timed(
+        "data: cleanse",
+        times,
+        data_stages.cleanse_stage,
+        cfg.data.source,
+        cfg.data.calendar,
+        data_stages.source_fingerprint(cfg.data.source),
+        store,
+    )
     windows = timed("data: windows", times, data_stages.windows_stage, cfg.data.window, cfg.data.split, cleaned, store)
     ann = timed("data: annotation", times, annotation_stages.annotation_stage, cfg.annotation, windows, store)
     prompts = timed("data: prompts", times, annotation_stages.prompts_stage, cfg.prompt, ann, windows, store)
@@ -81,40 +88,79 @@ def main() -> None:
     upstream = time.perf_counter() - total
     started = time.perf_counter()
     ident = rs.identity(r)
-    base = timed("base model", times, rs.base_stage, ident, prompts if r.is_tiny else None,
-                 analyst if r.is_tiny else None, store)
-    stage0 = timed("stage 0 (warm start SFT)", times, rs.warm_start_stage, ident, r.warm_start, r.lora, base,
-                   analyst, store) if r.warm_start_on else None
-    stage1 = timed("stage 1 (GRPO)", times, rs.grpo_stage, "stage 1", ident, r.stage1, r.lora, r.reward,
-                   stage0 or base, prompts, store)
+    base = timed(
+        "base model", times, rs.base_stage, ident, prompts if r.is_tiny else None, analyst if r.is_tiny else None, store
+    )
+    stage0 = (
+        timed("stage 0 (warm start SFT)", times, rs.warm_start_stage, ident, r.warm_start, r.lora, base, analyst, store)
+        if r.warm_start_on
+        else None
+    )
+    stage1 = timed(
+        "stage 1 (GRPO)",
+        times,
+        rs.grpo_stage,
+        "stage 1",
+        ident,
+        r.stage1,
+        r.lora,
+        r.reward,
+        stage0 or base,
+        prompts,
+        store,
+    )
     stage2 = timed("stage 2 (rejection + SFT)", times, rs.rejection_stage, ident, r.rejection, stage1, prompts, store)
-    stage3 = timed("stage 3 (GRPO)", times, rs.grpo_stage, "stage 3", ident, r.stage3, r.lora, r.reward, stage2,
-                   prompts, store)
+    stage3 = timed(
+        "stage 3 (GRPO)", times, rs.grpo_stage, "stage 3", ident, r.stage3, r.lora, r.reward, stage2, prompts, store
+    )
     decoding = r.generation.model_copy(update={"train_windows": None, "ablation": True, "evaluate_base": False})
     n_train = -1 if r.generation.train_windows is None else r.generation.train_windows
     gens = {}
-    for name, ref, n in (("stage 0", stage0, 0), ("stage 1", stage1, 0), ("stage 2", stage2, 0),
-                         ("stage 3", stage3, n_train)):
+    for name, ref, n in (
+        ("stage 0", stage0, 0),
+        ("stage 1", stage1, 0),
+        ("stage 2", stage2, 0),
+        ("stage 3", stage3, n_train),
+    ):
         if ref is not None:
-            gens[name] = timed(f"generate {name}", times, rs.generation_stage, ident, decoding, f"reasoner ({name})",
-                               n, ref, prompts, windows, ann, store)
+            gens[name] = timed(
+                f"generate {name}",
+                times,
+                rs.generation_stage,
+                ident,
+                decoding,
+                f"reasoner ({name})",
+                n,
+                ref,
+                prompts,
+                windows,
+                ann,
+                store,
+            )
     reasoner_seconds = time.perf_counter() - started
 
     ws = data_stages.load_windows(windows)
     scalers = ws.scalers
     test = ws.select("test")
-    persistence = predictions.prediction_frame(test, np.repeat(test.inputs()[:, -1:, TARGET_COLUMN], ws.horizon, 1),
-                                               "persistence")
+    persistence = predictions.prediction_frame(
+        test, np.repeat(test.inputs()[:, -1:, TARGET_COLUMN], ws.horizon, 1), "persistence"
+    )
     rows = []
     for name, ref in gens.items():
         preds = load_reasoner_forecasts(ref)
         report = json.loads(ref.file("generation_report.json").read_text())["splits"]
         keys = preds[preds["split"].astype(str) == "test"][["ticker", "window_end_date"]].drop_duplicates()
         same = persistence.astype({"ticker": str}).merge(keys.astype({"ticker": str}), on=["ticker", "window_end_date"])
-        rows.append({"model": f"reasoner ({name})", "test MSE (parsed)": test_mse(preds, scalers),
-                     "persistence MSE (same windows)": test_mse(same, scalers),
-                     **{f"parse fail {s}": report[s]["parse_failure_rate"] for s in report},
-                     "test windows parsed": report["test"]["parsed"], "test windows": report["test"]["windows"]})
+        rows.append(
+            {
+                "model": f"reasoner ({name})",
+                "test MSE (parsed)": test_mse(preds, scalers),
+                "persistence MSE (same windows)": test_mse(same, scalers),
+                **{f"parse fail {s}": report[s]["parse_failure_rate"] for s in report},
+                "test windows parsed": report["test"]["parsed"],
+                "test windows": report["test"]["windows"],
+            }
+        )
     table = pd.DataFrame(rows)
     stage_table = pd.DataFrame({"stage": list(times), "seconds": [round(v, 1) for v in times.values()]})
     (home / "bench_reasoner.json").write_text(json.dumps({"times": times, "rows": rows}, indent=2, default=str))

@@ -31,7 +31,9 @@ def backbone_flow(
     refs = []
     if cfg.backbone.enabled:
         prototypes = bound(language_prototypes, PROTOTYPES, cfg.runtime)(cfg.backbone.prototypes, root)
-        refs.extend(train("calf", cfg.backbone, seed, data.windows, root, prototypes) for seed in cfg.backbone.train.seeds)
+        refs.extend(
+            train("calf", cfg.backbone, seed, data.windows, root, prototypes) for seed in cfg.backbone.train.seeds
+        )
     for name, section in (("dlinear", cfg.dlinear), ("tsmixer", cfg.tsmixer)):
         if section.enabled:
             refs.extend(train(name, section, seed, data.windows, root) for seed in section.train.seeds)

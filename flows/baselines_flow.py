@@ -1,5 +1,5 @@
-"""Baselines flow: naive forecasters (persistence, drift), the ridge baseline, the rule-based analyst and, on StockNet with
-the paper protocol, the released Qwen2.5-7B forecasts as an "LLM only" model."""
+"""Baselines flow: naive forecasters (persistence, drift), the ridge baseline, the rule-based analyst and,
+on StockNet with the paper protocol, the released Qwen2.5-7B forecasts as an "LLM only" model."""
 
 from prefect import flow
 
@@ -28,11 +28,16 @@ def baselines_flow(
     data = data or data_flow(preset=cfg.preset, config=cfg)
     root = artifact_root(cfg.runtime)
     naive = bound(naive_baselines, NAIVE, cfg.runtime)(cfg.baselines, data.windows, root)
-    analyst = bound(rule_based_analyst, ANALYST, cfg.runtime)(cfg.analyst, data.annotations, data.prompts, data.windows, root)
+    analyst = bound(rule_based_analyst, ANALYST, cfg.runtime)(
+        cfg.analyst, data.annotations, data.prompts, data.windows, root
+    )
     refs = [naive, analyst]
     if cfg.ridge.enabled:
         refs.append(bound(ridge_baseline, RIDGE, cfg.runtime)(cfg.ridge, data.windows, root))
     if applies(cfg.data.source, cfg.data.window, cfg.data.split):
-        refs.append(bound(released_forecasts, RELEASED, cfg.runtime)(cfg.data.source, cfg.data.window, cfg.data.split,
-                                                                     data.windows, root))
+        refs.append(
+            bound(released_forecasts, RELEASED, cfg.runtime)(
+                cfg.data.source, cfg.data.window, cfg.data.split, data.windows, root
+            )
+        )
     return refs

@@ -16,7 +16,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Verbal Techn
 
 PresetOpt = Annotated[str, typer.Option("--preset", "-p", help="Named preset: " + ", ".join(available_presets()))]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML file with overrides.")]
-SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="Override KEY=VALUE, e.g. data.window.lookback=20.")]
+SetOpt = Annotated[
+    list[str] | None, typer.Option("--set", "-s", help="Override KEY=VALUE, e.g. data.window.lookback=20.")
+]
 
 
 def _quiet_defaults() -> None:
@@ -44,7 +46,9 @@ def run(preset: PresetOpt = "cpu", config: ConfigOpt = None, set_: SetOpt = None
     from flows.pipeline import vta_pipeline  # imported late: Prefect start-up is slow
 
     try:
-        result = vta_pipeline(preset=preset, config_file=str(config) if config else None, overrides=overrides, config=resolved)
+        result = vta_pipeline(
+            preset=preset, config_file=str(config) if config else None, overrides=overrides, config=resolved
+        )
     except DataValidationError as err:
         _fail(str(err), code=3)
     typer.echo(result.error_table_markdown)
@@ -64,7 +68,9 @@ def show(home: Annotated[Path, typer.Option(help="runtime.home of the runs")] = 
 
 @app.command()
 def predict(
-    input_file: Annotated[Path, typer.Argument(help="CSV or Parquet in long format (date, ticker, OHLC, Adj Close, Volume)")],
+    input_file: Annotated[
+        Path, typer.Argument(help="CSV or Parquet in long format (date, ticker, OHLC, Adj Close, Volume)")
+    ],
     run_folder: Annotated[Path | None, typer.Option("--run", help="a finished run folder; default: the latest")] = None,
     home: Annotated[Path, typer.Option(help="runtime.home of the runs")] = Path("runs"),
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write the full table as Parquet")] = None,
@@ -82,10 +88,12 @@ def predict(
     typer.echo(f"run {folder}; {len(result.table)} ticker(s); {len(result.dropped)} input row(s) dropped by cleansing")
     for row in result.table.itertuples(index=False):
         path = ", ".join(f"{v:.2f}" for v in row.forecast)
-        typer.echo(f"\n{row.ticker}  last {str(row.window_end_date)[:10]} at {row.last_price:.2f}; next "
-                   f"{len(row.forecast)} sessions {row.forecast_dates[0]}..{row.forecast_dates[-1]}: [{path}]")
-        typer.echo(f"  forecast: {f'guided fusion, s = {row.guidance_scale:g}' if row.fused else 'backbone y_phi (' + str(row.fallback_reason) + ')'}; "
-                   f"narrative by {row.narrator}:")
+        typer.echo(
+            f"\n{row.ticker}  last {str(row.window_end_date)[:10]} at {row.last_price:.2f}; next "
+            f"{len(row.forecast)} sessions {row.forecast_dates[0]}..{row.forecast_dates[-1]}: [{path}]"
+        )
+        how = f"guided fusion, s = {row.guidance_scale:g}" if row.fused else f"backbone y_phi ({row.fallback_reason})"
+        typer.echo(f"  forecast: {how}; narrative by {row.narrator}:")
         typer.echo("  " + row.narrative.replace("\n", "\n  "))
     if output is not None:
         typer.echo(f"\ntable written to {output}")

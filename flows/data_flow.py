@@ -1,8 +1,8 @@
 """Data flow: cleanse, split, scale and window the prices, then annotate them and write prompts (tasks 1-5)."""
 
-from pydantic import BaseModel
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
+from pydantic import BaseModel
 
 from flows.common import resolve
 from tasks import annotation_tasks, data_tasks
@@ -23,11 +23,16 @@ class DataRefs(BaseModel):
 
 @flow(name="vta-data", flow_run_name="data-{preset}", persist_result=True)
 def data_flow(
-    preset: str = "cpu", config_file: str | None = None, overrides: list[str] | None = None, config: VTAConfig | None = None
+    preset: str = "cpu",
+    config_file: str | None = None,
+    overrides: list[str] | None = None,
+    config: VTAConfig | None = None,
 ) -> DataRefs:
     cfg = resolve(preset, config_file, overrides, config)
     root, data = artifact_root(cfg.runtime), cfg.data
-    cleaned = bound(data_tasks.cleanse_prices, CLEANSE, cfg.runtime)(data.source, data.calendar, source_fingerprint(data.source), root)
+    cleaned = bound(data_tasks.cleanse_prices, CLEANSE, cfg.runtime)(
+        data.source, data.calendar, source_fingerprint(data.source), root
+    )
     windows = bound(data_tasks.build_windows, WINDOWS, cfg.runtime)(data.window, data.split, cleaned, root)
     annotations = bound(annotation_tasks.annotate_windows, ANNOTATE, cfg.runtime)(cfg.annotation, windows, root)
     prompts = bound(annotation_tasks.build_prompts, PROMPTS, cfg.runtime)(cfg.prompt, annotations, windows, root)
@@ -35,5 +40,7 @@ def data_flow(
     get_run_logger().info("cleansing dropped %d rows; audit at %s", len(audit), cleaned.file("audit.parquet"))
     if len(audit):
         rows = audit.head(500).astype(str).to_dict("records")
-        create_table_artifact(key="vta-cleansing-audit", table=rows, description=f"{len(audit)} dropped rows (first 500)")
+        create_table_artifact(
+            key="vta-cleansing-audit", table=rows, description=f"{len(audit)} dropped rows (first 500)"
+        )
     return DataRefs(cleaned=cleaned, windows=windows, annotations=annotations, prompts=prompts)

@@ -5,8 +5,8 @@ from prefect import flow
 from flows.baselines_flow import baselines_flow
 from flows.common import resolve
 from flows.data_flow import DataRefs, data_flow
-from tasks.evaluation_tasks import evaluate_errors, publish_error_table
 from tasks.caching import bound
+from tasks.evaluation_tasks import evaluate_errors, publish_error_table
 from tasks.runtime import artifact_root
 from vta_core.artifacts import ArtifactRef
 from vta_core.config import VTAConfig
@@ -25,6 +25,8 @@ def evaluation_flow(
     cfg = resolve(preset, config_file, overrides, config)
     data = data or data_flow(preset=cfg.preset, config=cfg)
     predictions = predictions or baselines_flow(preset=cfg.preset, config=cfg, data=data)
-    errors = bound(evaluate_errors, ERRORS, cfg.runtime)(cfg.evaluation, data.windows, predictions, artifact_root(cfg.runtime))
+    errors = bound(evaluate_errors, ERRORS, cfg.runtime)(
+        cfg.evaluation, data.windows, predictions, artifact_root(cfg.runtime)
+    )
     publish_error_table(errors)
     return errors

@@ -40,8 +40,9 @@ def fusion_flow(
     sources: dict[str, tuple[ArtifactRef, str]] = {}
     if "released" in cfg.fusion.sources:
         if applies(cfg.data.source, cfg.data.window, cfg.data.split):
-            ref = bound(released_forecasts, RELEASED, cfg.runtime)(cfg.data.source, cfg.data.window, cfg.data.split,
-                                                                   data.windows, root)
+            ref = bound(released_forecasts, RELEASED, cfg.runtime)(
+                cfg.data.source, cfg.data.window, cfg.data.split, data.windows, root
+            )
             sources["released"] = (ref, RELEASED_MODEL)
         else:
             log.info("fusion: the released forecasts apply to StockNet with the paper split and T = T' = 10 only")
@@ -55,6 +56,17 @@ def fusion_flow(
         phi = backbone("calf", cfg.backbone, seed, data.windows, root, prototypes)
         for source, (reasoning, model_name) in sources.items():
             psi = fit(cfg.fusion.training, source, model_name, seed, phi, reasoning, data.windows, root)
-            refs.append(infer(cfg.fusion.guidance_scale, cfg.fusion.scale_grid, source, model_name, psi, phi,
-                              reasoning, data.windows, root))
+            refs.append(
+                infer(
+                    cfg.fusion.guidance_scale,
+                    cfg.fusion.scale_grid,
+                    source,
+                    model_name,
+                    psi,
+                    phi,
+                    reasoning,
+                    data.windows,
+                    root,
+                )
+            )
     return refs

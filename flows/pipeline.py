@@ -1,8 +1,8 @@
 """The parent flow: data -> baselines -> reasoning -> backbone -> fusion -> evaluation, in-process or dispatched
 to work pools."""
 
-from pydantic import BaseModel
 from prefect import flow, get_run_logger
+from pydantic import BaseModel
 
 from flows.backbone_flow import backbone_flow
 from flows.baselines_flow import baselines_flow
@@ -47,17 +47,32 @@ def vta_pipeline(
         params = {"preset": preset, "config_file": config_file, "overrides": overrides}
         data = DataRefs.model_validate(dispatched("vta-data/vta-data", params))
         predictions = [ArtifactRef.model_validate(r) for r in dispatched("vta-baselines/vta-baselines", params)]
-        reasoner = (ReasonerRefs.model_validate(dispatched("vta-reasoning/vta-reasoning", params))
-                    if cfg.reasoner.enabled else None)
+        reasoner = (
+            ReasonerRefs.model_validate(dispatched("vta-reasoning/vta-reasoning", params))
+            if cfg.reasoner.enabled
+            else None
+        )
         predictions += reasoner.predictions() if reasoner else []
         predictions += [ArtifactRef.model_validate(r) for r in dispatched("vta-backbone/vta-backbone", params)]
-        fusion_params = {**params, **{k: v.model_dump(mode="json") if isinstance(v, ArtifactRef) else v
-                                      for k, v in _reasoner_inputs(reasoner).items()}}
+        fusion_params = {
+            **params,
+            **{
+                k: v.model_dump(mode="json") if isinstance(v, ArtifactRef) else v
+                for k, v in _reasoner_inputs(reasoner).items()
+            },
+        }
         predictions += [ArtifactRef.model_validate(r) for r in dispatched("vta-fusion/vta-fusion", fusion_params)]
         # Evaluation gets every prediction explicitly (on its own it would only rebuild the baselines).
-        errors = ArtifactRef.model_validate(dispatched("vta-evaluation/vta-evaluation", {
-            **params, "data": data.model_dump(mode="json"),
-            "predictions": [r.model_dump(mode="json") for r in predictions]}))
+        errors = ArtifactRef.model_validate(
+            dispatched(
+                "vta-evaluation/vta-evaluation",
+                {
+                    **params,
+                    "data": data.model_dump(mode="json"),
+                    "predictions": [r.model_dump(mode="json") for r in predictions],
+                },
+            )
+        )
     else:
         data = data_flow(preset=cfg.preset, config=cfg)
         predictions = baselines_flow(preset=cfg.preset, config=cfg, data=data)
@@ -70,5 +85,6 @@ def vta_pipeline(
     finish_run(folder, {**dict(data), **models, "predictions": predictions}, errors)
     markdown = errors.file("error_table.md").read_text()
     get_run_logger().info("run folder %s; error table at %s", folder, folder / "error_table.md")
-    return PipelineResult(run_folder=str(folder), data=data, predictions=predictions, errors=errors,
-                          error_table_markdown=markdown)
+    return PipelineResult(
+        run_folder=str(folder), data=data, predictions=predictions, errors=errors, error_table_markdown=markdown
+    )

@@ -16,7 +16,11 @@ from flows.data_flow import DataRefs, data_flow
 from tasks.baseline_tasks import rule_based_analyst
 from tasks.caching import bound
 from tasks.reasoner_tasks import (
-    reasoner_base, reasoner_generate, reasoner_grpo, reasoner_rejection, reasoner_warm_start,
+    reasoner_base,
+    reasoner_generate,
+    reasoner_grpo,
+    reasoner_rejection,
+    reasoner_warm_start,
 )
 from tasks.runtime import artifact_root
 from vta_core.artifacts import ArtifactRef
@@ -24,8 +28,13 @@ from vta_core.config import VTAConfig
 from vta_core.stages import reasoner_stage as rs
 from vta_core.stages.analyst_stage import ANALYST
 
-MODEL_NAMES = {"base": "reasoner (base)", "stage0": "reasoner (stage 0)", "stage1": "reasoner (stage 1)",
-               "stage2": "reasoner (stage 2)", "stage3": "reasoner (stage 3)"}
+MODEL_NAMES = {
+    "base": "reasoner (base)",
+    "stage0": "reasoner (stage 0)",
+    "stage1": "reasoner (stage 1)",
+    "stage2": "reasoner (stage 2)",
+    "stage3": "reasoner (stage 3)",
+}
 
 
 class ReasonerRefs(BaseModel):
@@ -60,8 +69,9 @@ def reasoning_flow(
     ident = rs.identity(r)
     if analyst is None and (r.is_tiny or r.warm_start_on):
         # The same cached task (and key) the baselines flow runs: a hit when that flow already ran.
-        analyst = bound(rule_based_analyst, ANALYST, cfg.runtime)(cfg.analyst, data.annotations, data.prompts,
-                                                                  data.windows, root)
+        analyst = bound(rule_based_analyst, ANALYST, cfg.runtime)(
+            cfg.analyst, data.annotations, data.prompts, data.windows, root
+        )
     tiny_inputs = (data.prompts, analyst) if r.is_tiny else (None, None)
     base = bound(reasoner_base, rs.BASE, cfg.runtime)(ident, *tiny_inputs, root)
     stage0 = None
@@ -79,8 +89,9 @@ def reasoning_flow(
     train_windows = -1 if r.generation.train_windows is None else r.generation.train_windows
 
     def decode(name: str, model: ArtifactRef, n_train: int = 0) -> ArtifactRef:
-        return generate(ident, decoding, MODEL_NAMES[name], n_train, model, data.prompts, data.windows,
-                        data.annotations, root)
+        return generate(
+            ident, decoding, MODEL_NAMES[name], n_train, model, data.prompts, data.windows, data.annotations, root
+        )
 
     final = decode("stage3", stage3, train_windows)
     generations = {MODEL_NAMES["stage3"]: final}
@@ -90,5 +101,12 @@ def reasoning_flow(
                 generations[MODEL_NAMES[name]] = decode(name, ref)
     if r.generation.evaluate_base:
         generations[MODEL_NAMES["base"]] = decode("base", base)
-    return ReasonerRefs(base=base, stage0=stage0, stage1=stage1, stage2=stage2, stage3=stage3,
-                        final_generation=final, generations=generations)
+    return ReasonerRefs(
+        base=base,
+        stage0=stage0,
+        stage1=stage1,
+        stage2=stage2,
+        stage3=stage3,
+        final_generation=final,
+        generations=generations,
+    )

@@ -18,5 +18,7 @@ def annotate_windows(annotation: AnnotationConfig, windows: ArtifactRef, store_r
 
 
 @task(**stage_task_options(annotation_stages.PROMPTS))
-def build_prompts(prompt: PromptConfig, annotations: ArtifactRef, windows: ArtifactRef, store_root: Path) -> ArtifactRef:
+def build_prompts(
+    prompt: PromptConfig, annotations: ArtifactRef, windows: ArtifactRef, store_root: Path
+) -> ArtifactRef:
     return annotation_stages.prompts_stage(prompt, annotations, windows, ArtifactStore(store_root))

@@ -13,7 +13,9 @@ from vta_core.stages import data_stages
 
 
 @task(**stage_task_options(data_stages.CLEANSE), retries=1, retry_delay_seconds=2)
-def cleanse_prices(source: SourceConfig, calendar: CalendarConfig, input_fingerprint: str, store_root: Path) -> ArtifactRef:
+def cleanse_prices(
+    source: SourceConfig, calendar: CalendarConfig, input_fingerprint: str, store_root: Path
+) -> ArtifactRef:
     return data_stages.cleanse_stage(source, calendar, input_fingerprint, ArtifactStore(store_root))
 
 

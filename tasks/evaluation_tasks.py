@@ -15,7 +15,9 @@ from vta_core.stages import evaluation_stage
 
 
 @task(**stage_task_options(evaluation_stage.ERRORS))
-def evaluate_errors(evaluation: EvaluationConfig, windows: ArtifactRef, predictions: list[ArtifactRef], store_root: Path) -> ArtifactRef:
+def evaluate_errors(
+    evaluation: EvaluationConfig, windows: ArtifactRef, predictions: list[ArtifactRef], store_root: Path
+) -> ArtifactRef:
     return evaluation_stage.error_evaluation_stage(evaluation, windows, predictions, ArtifactStore(store_root))
 
 

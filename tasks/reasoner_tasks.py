@@ -21,13 +21,31 @@ from prefect.artifacts import create_progress_artifact, create_table_artifact, u
 from tasks.caching import stage_task_options
 from vta_core.artifacts import ArtifactRef, ArtifactStore
 from vta_core.config.sections import (
-    GenerationConfig, GRPOStageConfig, LoRAConfig, ReasonerConfig, RejectionConfig, RewardConfig, SFTStageConfig,
+    GenerationConfig,
+    GRPOStageConfig,
+    LoRAConfig,
+    ReasonerConfig,
+    RejectionConfig,
+    RewardConfig,
+    SFTStageConfig,
 )
 from vta_core.stages import reasoner_stage as rs
 
 LOG = logging.getLogger(__name__)
-PROGRESS_COLUMNS = ["stage", "step", "max_steps", "seconds", "loss", "reward", "reward_mse", "reward_format", "kl",
-                    "mse_from_reward", "token_accuracy", "completion_length"]
+PROGRESS_COLUMNS = [
+    "stage",
+    "step",
+    "max_steps",
+    "seconds",
+    "loss",
+    "reward",
+    "reward_mse",
+    "reward_format",
+    "kl",
+    "mse_from_reward",
+    "token_accuracy",
+    "completion_length",
+]
 
 
 def _artifact_key(stage: str) -> str:
@@ -41,15 +59,21 @@ def _progress_hook(stage: str) -> Callable[[dict[str, Any]], None]:
     def hook(row: dict[str, Any]) -> None:
         percent = 100.0 * row["step"] / max(row["max_steps"], 1)
         if state["id"] is None:
-            state["id"] = create_progress_artifact(progress=percent, key=_artifact_key(stage) + "-progress",
-                                                   description=f"reasoner {stage} training")
+            state["id"] = create_progress_artifact(
+                progress=percent, key=_artifact_key(stage) + "-progress", description=f"reasoner {stage} training"
+            )
         elif percent - state["last"] >= 5.0 or row["step"] == row["max_steps"]:
             update_progress_artifact(artifact_id=UUID(str(state["id"])), progress=percent)
         else:
             return
         state["last"] = percent
-        LOG.info("reasoner %s step %d/%d: %s", stage, row["step"], row["max_steps"],
-                 {k: round(v, 4) for k, v in row.items() if k in {"loss", "reward", "kl", "mse_from_reward"}})
+        LOG.info(
+            "reasoner %s step %d/%d: %s",
+            stage,
+            row["step"],
+            row["max_steps"],
+            {k: round(v, 4) for k, v in row.items() if k in {"loss", "reward", "kl", "mse_from_reward"}},
+        )
 
     return hook
 
@@ -66,41 +90,75 @@ def publish_progress(ref: ArtifactRef, stage: str) -> None:
 
 
 @task(**stage_task_options(rs.BASE))
-def reasoner_base(reasoner: ReasonerConfig, prompts: ArtifactRef | None, analyst: ArtifactRef | None,
-                  store_root: Path) -> ArtifactRef:
+def reasoner_base(
+    reasoner: ReasonerConfig, prompts: ArtifactRef | None, analyst: ArtifactRef | None, store_root: Path
+) -> ArtifactRef:
     return rs.base_stage(reasoner, prompts, analyst, ArtifactStore(store_root))
 
 
 @task(**{**stage_task_options(rs.WARM_START), "task_run_name": "reasoner-stage0"})
-def reasoner_warm_start(reasoner: ReasonerConfig, warm_start: SFTStageConfig, lora: LoRAConfig | None,
-                        base: ArtifactRef, analyst: ArtifactRef, store_root: Path) -> ArtifactRef:
-    ref = rs.warm_start_stage(reasoner, warm_start, lora or LoRAConfig(), base, analyst, ArtifactStore(store_root),
-                              progress=_progress_hook("stage 0"))
+def reasoner_warm_start(
+    reasoner: ReasonerConfig,
+    warm_start: SFTStageConfig,
+    lora: LoRAConfig | None,
+    base: ArtifactRef,
+    analyst: ArtifactRef,
+    store_root: Path,
+) -> ArtifactRef:
+    ref = rs.warm_start_stage(
+        reasoner,
+        warm_start,
+        lora or LoRAConfig(),
+        base,
+        analyst,
+        ArtifactStore(store_root),
+        progress=_progress_hook("stage 0"),
+    )
     publish_progress(ref, "stage 0")
     return ref
 
 
 @task(**{**stage_task_options(rs.GRPO), "task_run_name": "reasoner-grpo-{name}"})
-def reasoner_grpo(name: str, reasoner: ReasonerConfig, grpo: GRPOStageConfig, lora: LoRAConfig, reward: RewardConfig,
-                  init: ArtifactRef, prompts: ArtifactRef, store_root: Path) -> ArtifactRef:
-    ref = rs.grpo_stage(name, reasoner, grpo, lora, reward, init, prompts, ArtifactStore(store_root),
-                        progress=_progress_hook(name))
+def reasoner_grpo(
+    name: str,
+    reasoner: ReasonerConfig,
+    grpo: GRPOStageConfig,
+    lora: LoRAConfig,
+    reward: RewardConfig,
+    init: ArtifactRef,
+    prompts: ArtifactRef,
+    store_root: Path,
+) -> ArtifactRef:
+    ref = rs.grpo_stage(
+        name, reasoner, grpo, lora, reward, init, prompts, ArtifactStore(store_root), progress=_progress_hook(name)
+    )
     publish_progress(ref, name)
     return ref
 
 
 @task(**{**stage_task_options(rs.REJECTION), "task_run_name": "reasoner-stage2"})
-def reasoner_rejection(reasoner: ReasonerConfig, rejection: RejectionConfig, init: ArtifactRef, prompts: ArtifactRef,
-                       store_root: Path) -> ArtifactRef:
-    ref = rs.rejection_stage(reasoner, rejection, init, prompts, ArtifactStore(store_root),
-                             progress=_progress_hook("stage 2"))
+def reasoner_rejection(
+    reasoner: ReasonerConfig, rejection: RejectionConfig, init: ArtifactRef, prompts: ArtifactRef, store_root: Path
+) -> ArtifactRef:
+    ref = rs.rejection_stage(
+        reasoner, rejection, init, prompts, ArtifactStore(store_root), progress=_progress_hook("stage 2")
+    )
     publish_progress(ref, "stage 2")
     return ref
 
 
 @task(**{**stage_task_options(rs.GENERATION), "task_run_name": "reasoner-generate-{model_name}"})
-def reasoner_generate(reasoner: ReasonerConfig, decoding: GenerationConfig, model_name: str, train_windows: int,
-                      model: ArtifactRef, prompts: ArtifactRef, windows: ArtifactRef, annotations: ArtifactRef,
-                      store_root: Path) -> ArtifactRef:
-    return rs.generation_stage(reasoner, decoding, model_name, train_windows, model, prompts, windows, annotations,
-                               ArtifactStore(store_root))
+def reasoner_generate(
+    reasoner: ReasonerConfig,
+    decoding: GenerationConfig,
+    model_name: str,
+    train_windows: int,
+    model: ArtifactRef,
+    prompts: ArtifactRef,
+    windows: ArtifactRef,
+    annotations: ArtifactRef,
+    store_root: Path,
+) -> ArtifactRef:
+    return rs.generation_stage(
+        reasoner, decoding, model_name, train_windows, model, prompts, windows, annotations, ArtifactStore(store_root)
+    )

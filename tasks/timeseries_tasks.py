@@ -14,8 +14,14 @@ from vta_core.stages import timeseries_stage
 
 
 @task(**{**stage_task_options(timeseries_stage.TIMESERIES), "task_run_name": "{model_name}-seed{seed}"})
-def train_timeseries_model(model_name: str, model: BaseModel, seed: int, windows: ArtifactRef, store_root: Path,
-                           prototypes: ArtifactRef | None = None) -> ArtifactRef:
+def train_timeseries_model(
+    model_name: str,
+    model: BaseModel,
+    seed: int,
+    windows: ArtifactRef,
+    store_root: Path,
+    prototypes: ArtifactRef | None = None,
+) -> ArtifactRef:
     return timeseries_stage.timeseries_stage(model_name, model, seed, windows, ArtifactStore(store_root), prototypes)
 
 

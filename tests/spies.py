@@ -8,8 +8,13 @@ from types import ModuleType
 import pytest
 
 
-def count_calls(monkeypatch: pytest.MonkeyPatch, module: ModuleType, names: tuple[str, ...] | list[str],
-                calls: Counter[str], prefix: str = "") -> Counter[str]:
+def count_calls(
+    monkeypatch: pytest.MonkeyPatch,
+    module: ModuleType,
+    names: tuple[str, ...] | list[str],
+    calls: Counter[str],
+    prefix: str = "",
+) -> Counter[str]:
     """Wrap each `module.<name>` so that calling it adds 1 to `calls[prefix + name]`."""
     for name in names:
         original = getattr(module, name)

@@ -12,10 +12,25 @@ from vta_core.evaluation.reasoning_quality import score_narrative
 from vta_core.prompts.parser import parse_answer
 
 STATS = {"min": -1.0, "min_day": 1, "max": 0.9, "max_day": 10, "mean": 0.0, "median": 0.05, "median_day": 6}
-UP = {"sma": 0.5, "ema": 0.7, "momentum": 0.4, "macd": 0.12, "adx": 31.0, "rsi": 78.0, "stoch_k": 85.0,
-      "willr": -10.0, "bb_upper": 1.0, "bb_lower": 0.1, "bb_middle": 0.5, "cci": 120.0, "stoch_d": 80.0}
+UP = {
+    "sma": 0.5,
+    "ema": 0.7,
+    "momentum": 0.4,
+    "macd": 0.12,
+    "adx": 31.0,
+    "rsi": 78.0,
+    "stoch_k": 85.0,
+    "willr": -10.0,
+    "bb_upper": 1.0,
+    "bb_lower": 0.1,
+    "bb_middle": 0.5,
+    "cci": 120.0,
+    "stoch_d": 80.0,
+}
 SERIES = np.linspace(-1.0, 0.9, 10)
-PROMPT = "prices [-1, ..., 0.9]\n" + "\n".join(f"- {k}: {v}" for k, v in UP.items()) + "\nmin -1 day 1 max 0.9 day 10 mean 0"
+PROMPT = (
+    "prices [-1, ..., 0.9]\n" + "\n".join(f"- {k}: {v}" for k, v in UP.items()) + "\nmin -1 day 1 max 0.9 day 10 mean 0"
+)
 
 
 def test_damped_trend_spans_persistence_and_drift():
@@ -65,7 +80,9 @@ def test_claim_consistency(reasoning, checked, consistent):
 
 
 def test_grounding_counts_invented_numbers():
-    completion = "<think>RSI is 78 and CCI is 120, the SMA 0.5 but the target 123.4 is invented.</think><answer>[1]</answer>"
+    completion = (
+        "<think>RSI is 78 and CCI is 120, the SMA 0.5 but the target 123.4 is invented.</think><answer>[1]</answer>"
+    )
     scores = score_narrative(completion, PROMPT, UP, SERIES[-1], 1)
     assert (scores.numbers_quoted, scores.numbers_grounded) == (4, 3)
     assert scores.grounding == 0.75

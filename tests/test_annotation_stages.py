@@ -20,11 +20,12 @@ GOLDEN_WINDOWS = [("AAPL", "test", "2016-09-02"), ("GMRE", "val", "2017-04-26")]
 
 
 def run_stages(tmp_path: Path, *overrides: str, source: Path | None = None):
-    extra = [f"data.source.kind=file", f"data.source.path={source}", "data.source.tickers=null"] if source else []
+    extra = ["data.source.kind=file", f"data.source.path={source}", "data.source.tickers=null"] if source else []
     cfg = load_config("smoke", overrides=[*extra, *overrides], environ={})
     store = ArtifactStore(tmp_path / "artifacts")
-    cleaned = data_stages.cleanse_stage(cfg.data.source, cfg.data.calendar,
-                                        data_stages.source_fingerprint(cfg.data.source), store)
+    cleaned = data_stages.cleanse_stage(
+        cfg.data.source, cfg.data.calendar, data_stages.source_fingerprint(cfg.data.source), store
+    )
     windows = data_stages.windows_stage(cfg.data.window, cfg.data.split, cleaned, store)
     annotations = annotation_stages.annotation_stage(cfg.annotation, windows, store)
     prompts = annotation_stages.prompts_stage(cfg.prompt, annotations, windows, store)
@@ -50,8 +51,10 @@ def _record(ref, split, ticker, end, name):
 def test_prompts_and_narratives_match_golden_files(stages, ticker, split, end):
     _, _, analyst = stages
     record = _record(analyst, split, ticker, end, "narratives")
-    text = (f"=== system ===\n{record['prompt'][0]['content']}\n=== user ===\n{record['prompt'][1]['content']}\n"
-            f"=== rule-based analyst ===\n{record['completion']}\n")
+    text = (
+        f"=== system ===\n{record['prompt'][0]['content']}\n=== user ===\n{record['prompt'][1]['content']}\n"
+        f"=== rule-based analyst ===\n{record['completion']}\n"
+    )
     golden = GOLDEN / f"{ticker}_{end}.txt"
     if os.environ.get("UPDATE_GOLDEN") == "1":
         golden.write_text(text)
@@ -84,8 +87,12 @@ def test_future_prices_change_no_past_feature(tmp_path, stocknet_raw, mode):
     changed.loc[later, list(VALUE_COLUMNS)] *= np.random.default_rng(0).uniform(0.5, 2.0, size=(int(later.sum()), 1))
     edited = tmp_path / "edited.csv"
     changed.to_csv(edited, index=False, date_format="%Y-%m-%d")
-    before = pd.read_parquet(run_stages(tmp_path / "a", f"annotation.mode={mode}", source=original)[0].file("annotations.parquet"))
-    after = pd.read_parquet(run_stages(tmp_path / "b", f"annotation.mode={mode}", source=edited)[0].file("annotations.parquet"))
+    before = pd.read_parquet(
+        run_stages(tmp_path / "a", f"annotation.mode={mode}", source=original)[0].file("annotations.parquet")
+    )
+    after = pd.read_parquet(
+        run_stages(tmp_path / "b", f"annotation.mode={mode}", source=edited)[0].file("annotations.parquet")
+    )
     # Training rows of both tickers end before the cut, so scalers agree and every earlier window's
     # statistics and indicators must be identical.
     past = before["window_end_date"] <= cut

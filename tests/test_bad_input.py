@@ -21,8 +21,11 @@ HEADER = "date,ticker,Open,High,Low,Close,Adj Close,Volume"
 
 
 def valid_rows(ticker: str = "AAA", n: int = 60, base: float = 10.0) -> list[str]:
-    return [f"{SESSIONS[i]},{ticker},{base + i * 0.1:.2f},{base + i * 0.1 + 0.5:.2f},{base + i * 0.1 - 0.5:.2f},"
-            f"{base + i * 0.1 + 0.2:.2f},{base + i * 0.1 + 0.1:.2f},{1000 + i}" for i in range(n)]
+    return [
+        f"{SESSIONS[i]},{ticker},{base + i * 0.1:.2f},{base + i * 0.1 + 0.5:.2f},{base + i * 0.1 - 0.5:.2f},"
+        f"{base + i * 0.1 + 0.2:.2f},{base + i * 0.1 + 0.1:.2f},{1000 + i}"
+        for i in range(n)
+    ]
 
 
 def write(tmp_path: Path, rows: list[str], name: str = "prices.csv", header: str = HEADER) -> Path:
@@ -53,7 +56,11 @@ def read_error(path: Path) -> DataValidationError:
 
 
 def test_missing_column_names_it_and_hints_case(tmp_path):
-    path = write(tmp_path, [r.rsplit(",", 1)[0] for r in valid_rows()], header=HEADER.replace(",Volume", "").replace("Close,Adj", "close,Adj"))
+    path = write(
+        tmp_path,
+        [r.rsplit(",", 1)[0] for r in valid_rows()],
+        header=HEADER.replace(",Volume", "").replace("Close,Adj", "close,Adj"),
+    )
     err = read_error(path)
     assert err.problems[0].rule == "missing_column" and err.problems[0].file == "prices.csv"
     assert "'Volume'" in str(err) and "found 'close'" in str(err)
@@ -126,7 +133,10 @@ def cleansed(tmp_path: Path, rows: list[str], suffix: str = ".csv"):
 @pytest.mark.parametrize(
     ("change", "rule"),
     [
-        ({"Open": "null", "High": "null", "Low": "null", "Close": "null", "Adj_Close": "null", "Volume": "null"}, "missing_value"),
+        (
+            {"Open": "null", "High": "null", "Low": "null", "Close": "null", "Adj_Close": "null", "Volume": "null"},
+            "missing_value",
+        ),
         ({"Close": "NaN"}, "missing_value"),
         ({"High": "inf"}, "non_finite"),
         ({"Low": "0"}, "non_positive_price"),
@@ -174,9 +184,13 @@ def test_unsorted_dates_are_sorted_and_reported(tmp_path):
 
 def test_ticker_with_five_rows_is_excluded_not_fatal(tmp_path):
     path = write(tmp_path, valid_rows("AAA", n=150) + valid_rows("BBB", n=150) + valid_rows("TINY", n=5))
-    cfg = load_config("smoke", overrides=["data.source.kind=file", f"data.source.path={path}", "data.source.tickers=null"], environ={})
+    cfg = load_config(
+        "smoke", overrides=["data.source.kind=file", f"data.source.path={path}", "data.source.tickers=null"], environ={}
+    )
     store = ArtifactStore(tmp_path / "artifacts")
-    cleaned = data_stages.cleanse_stage(cfg.data.source, cfg.data.calendar, data_stages.source_fingerprint(cfg.data.source), store)
+    cleaned = data_stages.cleanse_stage(
+        cfg.data.source, cfg.data.calendar, data_stages.source_fingerprint(cfg.data.source), store
+    )
     windows = data_stages.windows_stage(cfg.data.window, cfg.data.split, cleaned, store)
     excluded = pd.read_parquet(windows.file("exclusions.parquet"))
     assert list(excluded["ticker"]) == ["TINY"] and "too short" in excluded["reason"].iloc[0]

@@ -58,8 +58,13 @@ def test_prediction_rows_are_aligned_to_dates(windows):
 def test_errors_equal_a_per_ticker_loop(windows):
     ws, _ = windows
     history = ws.inputs()[:, :, TARGET_COLUMN]
-    table = pd.concat([prediction_frame(ws, persistence(history, 10), "persistence"),
-                       prediction_frame(ws, drift(history, 10), "drift")], ignore_index=True)
+    table = pd.concat(
+        [
+            prediction_frame(ws, persistence(history, 10), "persistence"),
+            prediction_frame(ws, drift(history, 10), "drift"),
+        ],
+        ignore_index=True,
+    )
     per_ticker = per_ticker_errors(table, ws.scalers)
     summary = summary_errors(per_ticker, ("test",))
     y_true = ws.targets()
@@ -68,13 +73,24 @@ def test_errors_equal_a_per_ticker_loop(windows):
         y_hat = fn(history, 10)
         mses, maes, price_maes, mapes = [], [], [], []
         for ticker in ["AAPL", "GMRE", "XOM"]:
-            rows = [i for i in range(len(ws)) if ws.index[TICKER].iloc[i] == ticker and ws.index["split"].iloc[i] == "test"]
+            rows = [
+                i for i in range(len(ws)) if ws.index[TICKER].iloc[i] == ticker and ws.index["split"].iloc[i] == "test"
+            ]
             diffs = [y_hat[i, h] - y_true[i, h] for i in rows for h in range(10)]
             mses.append(sum(d * d for d in diffs) / len(diffs))
             maes.append(sum(abs(d) for d in diffs) / len(diffs))
-            price_maes.append(sum(abs(y_hat[i, h] - y_true[i, h]) * std[i] for i in rows for h in range(10)) / len(diffs))
-            mapes.append(100 * sum(abs(y_hat[i, h] - y_true[i, h]) * std[i] / (y_true[i, h] * std[i] + mean[i])
-                                   for i in rows for h in range(10)) / len(diffs))
+            price_maes.append(
+                sum(abs(y_hat[i, h] - y_true[i, h]) * std[i] for i in rows for h in range(10)) / len(diffs)
+            )
+            mapes.append(
+                100
+                * sum(
+                    abs(y_hat[i, h] - y_true[i, h]) * std[i] / (y_true[i, h] * std[i] + mean[i])
+                    for i in rows
+                    for h in range(10)
+                )
+                / len(diffs)
+            )
         row = summary[(summary["model"] == model) & (summary["split"] == "test")].iloc[0]
         assert row["mse"] == pytest.approx(np.mean(mses), rel=1e-12)
         assert row["mae"] == pytest.approx(np.mean(maes), rel=1e-12)
@@ -86,8 +102,10 @@ def test_errors_equal_a_per_ticker_loop(windows):
 def test_seeds_give_mean_and_spread(windows):
     ws, _ = windows
     history = ws.inputs()[:, :, TARGET_COLUMN]
-    frames = [prediction_frame(ws, persistence(history, 10) + shift, "noisy", seed=seed)
-              for seed, shift in [(0, 0.0), (1, 0.1), (2, 0.2)]]
+    frames = [
+        prediction_frame(ws, persistence(history, 10) + shift, "noisy", seed=seed)
+        for seed, shift in [(0, 0.0), (1, 0.1), (2, 0.2)]
+    ]
     summary = summary_errors(per_ticker_errors(pd.concat(frames, ignore_index=True), ws.scalers), ("test",))
     row = summary.iloc[0]
     assert row["seeds"] == "0,1,2" and row["mae_std"] > 0

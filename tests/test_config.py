@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from pydantic import ValidationError
 
 from vta_core.config import ConfigError, VTAConfig, available_presets, load_config
 from vta_core.config.sections import DateSplit, PaperSplit
@@ -33,8 +34,11 @@ def test_precedence_preset_file_env_set(tmp_path):
 
 
 def test_switching_split_kind_drops_old_fields():
-    cfg = load_config("cpu", overrides=["data.split.kind=dates", "data.split.train_end=2015-01-02",
-                                        "data.split.val_end=2016-01-04"], environ={})
+    cfg = load_config(
+        "cpu",
+        overrides=["data.split.kind=dates", "data.split.train_end=2015-01-02", "data.split.val_end=2016-01-04"],
+        environ={},
+    )
     assert isinstance(cfg.data.split, DateSplit)
     assert cfg.data.split.train_end == dt.date(2015, 1, 2)
     assert isinstance(load_config("cpu", environ={}).data.split, PaperSplit)
@@ -42,14 +46,17 @@ def test_switching_split_kind_drops_old_fields():
 
 def test_configs_are_frozen():
     cfg = load_config("smoke", environ={})
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         cfg.data.window.lookback = 3  # type: ignore[misc]
 
 
 def test_every_problem_is_listed_at_once():
     with pytest.raises(ConfigError) as info:
-        load_config("cpu", overrides=["data.windw.lookback=3", "data.window.horizon=0", "baselines.models=[oracle]", "nokey"],
-                    environ={"VTA_EVALUATON__SPLITS": "[test]"})
+        load_config(
+            "cpu",
+            overrides=["data.windw.lookback=3", "data.window.horizon=0", "baselines.models=[oracle]", "nokey"],
+            environ={"VTA_EVALUATON__SPLITS": "[test]"},
+        )
     problems = info.value.problems
     assert len(problems) == 5, problems
     text = str(info.value)
@@ -70,7 +77,10 @@ def test_unknown_preset_names_the_choices():
     [
         (["data.source.kind=file"], "data.source.path is required"),
         (["data.split.train_fraction=0.8", "data.split.test_fraction=0.3"], "must be < 1"),
-        (["data.split.kind=dates", "data.split.train_end=2016-01-04", "data.split.val_end=2015-01-02"], "train_end must be before"),
+        (
+            ["data.split.kind=dates", "data.split.train_end=2016-01-04", "data.split.val_end=2015-01-02"],
+            "train_end must be before",
+        ),
         (["baselines.models=[drift, drift]"], "twice"),
         (["data.source.tickers=[]"], "at least one ticker"),
     ],

@@ -18,11 +18,23 @@ MODELS = {
     "tsmixer-batchnorm": ("tsmixer", TSMixerConfig(n_blocks=2, ff_dim=16)),
     "tsmixer-layernorm": ("tsmixer", TSMixerConfig(n_blocks=1, ff_dim=8, norm="layer", dropout=0.0)),
     "calf": ("calf", BackboneConfig(d_model=16, n_heads=2, n_layers=2, dropout=0.0)),
-    "calf-task-loss-only": ("calf", BackboneConfig(d_model=16, n_heads=2, n_layers=1, output_loss_weight=0,
-                                                   feature_loss_weight=0, freeze_textual=False, task_loss="l1")),
+    "calf-task-loss-only": (
+        "calf",
+        BackboneConfig(
+            d_model=16,
+            n_heads=2,
+            n_layers=1,
+            output_loss_weight=0,
+            feature_loss_weight=0,
+            freeze_textual=False,
+            task_loss="l1",
+        ),
+    ),
     # The first MiniLM layer as both branches (LoRA on the temporal copy), loaded offline.
-    "calf-pretrained": ("calf", BackboneConfig(branches="pretrained", pretrained_layers=1, n_heads=4, dropout=0.0,
-                                               lora_rank=4)),
+    "calf-pretrained": (
+        "calf",
+        BackboneConfig(branches="pretrained", pretrained_layers=1, n_heads=4, dropout=0.0, lora_rank=4),
+    ),
 }
 TRAIN = TrainingConfig(epochs=4, batch_size=32, learning_rate=1e-2, patience=10, device="cpu", seeds=(0,))
 
@@ -95,7 +107,11 @@ def test_save_load_round_trip(key, tmp_path):
     result = fit(model, data, data, TRAIN, seed=0)
     assert 0 <= result.best_epoch <= TRAIN.epochs and result.history
     save_checkpoint(model, tmp_path)
-    assert (tmp_path / "model.safetensors").is_file() and not list(tmp_path.glob("*.pt")) and not list(tmp_path.glob("*.pkl"))
+    assert (
+        (tmp_path / "model.safetensors").is_file()
+        and not list(tmp_path.glob("*.pt"))
+        and not list(tmp_path.glob("*.pkl"))
+    )
     restored = load_checkpoint(tmp_path)
     np.testing.assert_array_equal(predict(restored, data.x), predict(model, data.x))
 
@@ -142,8 +158,11 @@ def test_calf_losses_are_switchable_and_prototypes_are_saved(tmp_path):
     plain.config = plain.config.model_copy(update={"output_loss_weight": 0.0, "feature_loss_weight": 0.0})
     data = toy_data(32)
     x, y = torch.as_tensor(data.x), torch.as_tensor(data.y)
-    assert float(full.loss(x, y)) > float(plain.loss(x, y)) == pytest.approx(
-        float(torch.nn.functional.mse_loss(plain(x), y)), rel=1e-6)
+    assert (
+        float(full.loss(x, y))
+        > float(plain.loss(x, y))
+        == pytest.approx(float(torch.nn.functional.mse_loss(plain(x), y)), rel=1e-6)
+    )
     frozen = [n for n, p in full.textual.named_parameters() if not p.requires_grad]
     assert frozen and all("norm" not in n for n in frozen)
     save_checkpoint(full, tmp_path)

@@ -31,19 +31,25 @@ def test_guidance_formula_on_a_hand_built_example():
 
 def _forecast_table(windows: pd.DataFrame, vectors: np.ndarray, model: str = "reasoner") -> pd.DataFrame:
     horizon = vectors.shape[1]
-    return pd.DataFrame({
-        "model": model, "seed": -1, "fold": 0,
-        "ticker": np.repeat(windows["ticker"].to_numpy(), horizon), "split": np.repeat(windows["split"].to_numpy(), horizon),
-        "window_end_date": np.repeat(windows["end_date"].to_numpy(), horizon),
-        "step": np.tile(np.arange(1, horizon + 1), len(windows)), "y_true": 0.0, "y_hat": vectors.reshape(-1),
-    })
+    return pd.DataFrame(
+        {
+            "model": model,
+            "seed": -1,
+            "fold": 0,
+            "ticker": np.repeat(windows["ticker"].to_numpy(), horizon),
+            "split": np.repeat(windows["split"].to_numpy(), horizon),
+            "window_end_date": np.repeat(windows["end_date"].to_numpy(), horizon),
+            "step": np.tile(np.arange(1, horizon + 1), len(windows)),
+            "y_true": 0.0,
+            "y_hat": vectors.reshape(-1),
+        }
+    )
 
 
 @pytest.fixture
 def index():
     dates = pd.date_range("2017-01-02", periods=6, freq="B")
-    return pd.DataFrame({"ticker": ["AAA"] * 6 + ["BBB"] * 6, "split": ["val"] * 12,
-                         "end_date": list(dates) * 2})
+    return pd.DataFrame({"ticker": ["AAA"] * 6 + ["BBB"] * 6, "split": ["val"] * 12, "end_date": list(dates) * 2})
 
 
 def test_attributes_follow_keys_not_row_order(index):
@@ -109,8 +115,9 @@ def test_batches_keep_each_window_with_its_own_condition():
     n = 50
     x = np.zeros((n, 10, 6), dtype=np.float32)
     x[:, -1, TARGET_COLUMN] = np.arange(n)  # the window's id, readable from its input
-    data = FusionArrays(x, np.zeros((n, 5)), np.arange(n, dtype=float)[:, None] * 10, np.ones(n, dtype=bool),
-                        np.zeros((n, 5)))
+    data = FusionArrays(
+        x, np.zeros((n, 5)), np.arange(n, dtype=float)[:, None] * 10, np.ones(n, dtype=bool), np.zeros((n, 5))
+    )
     rows = np.random.default_rng(0).permutation(n)[:16]
     xb, _, cb, _ = data.tensors(rows, torch.device("cpu"))
     np.testing.assert_array_equal(cb[:, 0].numpy(), xb[:, -1, TARGET_COLUMN].numpy() * 10)
@@ -119,8 +126,12 @@ def test_batches_keep_each_window_with_its_own_condition():
 def test_psi_learns_to_use_an_informative_condition_and_selection_uses_the_guided_forecast():
     net = _backbone()
     train, val = _oracle_arrays(2000, 1, net), _oracle_arrays(400, 2, net)
-    config = FusionTrainingConfig(hidden=32, p_uncond=0.3, selection_scale=1.0,
-                                  train=TrainingConfig(epochs=25, patience=25, batch_size=128, learning_rate=3e-3))
+    config = FusionTrainingConfig(
+        hidden=32,
+        p_uncond=0.3,
+        selection_scale=1.0,
+        train=TrainingConfig(epochs=25, patience=25, batch_size=128, learning_rate=3e-3),
+    )
     psi = FusionModel(net, 3, 32, finetune_backbone=False)
     before = guided_mse(psi, val, 1.0)
     result = fit_fusion(psi, train, val, config, seed=0)
@@ -128,7 +139,9 @@ def test_psi_learns_to_use_an_informative_condition_and_selection_uses_the_guide
     assert after == pytest.approx(result.best_val_loss, rel=1e-5)  # the kept weights are the selected ones
     assert after < 0.5 * before, (before, after)
     # Shuffling c across windows destroys the gain: the model really reads each window's own c.
-    scrambled = FusionArrays(val.x, val.y, val.c[np.random.default_rng(3).permutation(len(val.c))], val.available, val.y_phi)
+    scrambled = FusionArrays(
+        val.x, val.y, val.c[np.random.default_rng(3).permutation(len(val.c))], val.available, val.y_phi
+    )
     assert guided_mse(psi, scrambled, 1.0) > 2 * after
     # The null token (no forecast) gives the unconditional psi, and guidance falls back to y_phi exactly.
     none = FusionArrays(val.x, val.y, val.c, np.zeros(len(val.c), dtype=bool), val.y_phi)
@@ -141,7 +154,9 @@ def test_same_seed_gives_the_same_fusion_weights():
         net = _backbone()
         train, val = _oracle_arrays(256, 4, net), _oracle_arrays(64, 5, net)
         psi = FusionModel(net, 3, 16, finetune_backbone=True)
-        fit_fusion(psi, train, val, FusionTrainingConfig(hidden=16, train=TrainingConfig(epochs=2, batch_size=64)), seed=7)
+        fit_fusion(
+            psi, train, val, FusionTrainingConfig(hidden=16, train=TrainingConfig(epochs=2, batch_size=64)), seed=7
+        )
         states.append(psi.conditioning_state())
     assert states[0].keys() == states[1].keys() and any(k.startswith("backbone.") for k in states[0])
     for k in states[0]:

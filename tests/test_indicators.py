@@ -7,7 +7,11 @@ import pytest
 import talib
 
 from vta_core.annotation.indicators import (
-    INDICATORS, IndicatorPeriods, compute_indicators, gather_history, window_statistics,
+    INDICATORS,
+    IndicatorPeriods,
+    compute_indicators,
+    gather_history,
+    window_statistics,
 )
 from vta_core.data.schema import TICKER
 
@@ -17,12 +21,19 @@ def talib_last(close, high, low, p: IndicatorPeriods) -> dict[str, float]:
     upper, middle, lower = talib.BBANDS(close, p.bbands, p.bb_nbdev, p.bb_nbdev, 0)
     k, d = talib.STOCH(high, low, close, p.stoch_fastk, p.stoch_slowk, 0, p.stoch_slowd, 0)
     return {
-        "sma": talib.SMA(close, p.sma)[-1], "ema": talib.EMA(close, p.ema)[-1],
-        "momentum": talib.MOM(close, p.momentum)[-1], "rsi": talib.RSI(close, p.rsi)[-1],
+        "sma": talib.SMA(close, p.sma)[-1],
+        "ema": talib.EMA(close, p.ema)[-1],
+        "momentum": talib.MOM(close, p.momentum)[-1],
+        "rsi": talib.RSI(close, p.rsi)[-1],
         "macd": talib.MACD(close, p.macd_fast, p.macd_slow, p.macd_signal)[0][-1],
-        "willr": talib.WILLR(high, low, close, p.willr)[-1], "cci": talib.CCI(high, low, close, p.cci)[-1],
+        "willr": talib.WILLR(high, low, close, p.willr)[-1],
+        "cci": talib.CCI(high, low, close, p.cci)[-1],
         "adx": talib.ADX(high, low, close, p.adx)[-1],
-        "bb_upper": upper[-1], "bb_middle": middle[-1], "bb_lower": lower[-1], "stoch_k": k[-1], "stoch_d": d[-1],
+        "bb_upper": upper[-1],
+        "bb_middle": middle[-1],
+        "bb_lower": lower[-1],
+        "stoch_k": k[-1],
+        "stoch_d": d[-1],
     }
 
 
@@ -79,8 +90,14 @@ def test_gather_history_is_causal_and_per_ticker():
 
 def _case(kind: str, n: int = 10):
     steps = np.arange(n, dtype=float)
-    close = {"flat": np.full(n, 3.0), "spike": np.where(steps == n // 2, 9.0, 1.0), "up": 1 + steps,
-             "down": 20 - steps, "short": 1 + steps, "zero_range": np.full(n, 2.0)}[kind]
+    close = {
+        "flat": np.full(n, 3.0),
+        "spike": np.where(steps == n // 2, 9.0, 1.0),
+        "up": 1 + steps,
+        "down": 20 - steps,
+        "short": 1 + steps,
+        "zero_range": np.full(n, 2.0),
+    }[kind]
     if kind == "short":
         close = close[:4]
     spread = 0.0 if kind in {"flat", "zero_range"} else 0.5
@@ -95,8 +112,12 @@ def test_edge_cases_match_talib_and_are_never_infinite(kind):
 
 def test_edge_case_values_are_defined():
     close, high, low = _case("flat")
-    got = {k: v[0] for k, v in compute_indicators(close, high, low, np.zeros(1, np.int64),
-                                                  IndicatorPeriods.for_lookback(10)).items()}
+    got = {
+        k: v[0]
+        for k, v in compute_indicators(
+            close, high, low, np.zeros(1, np.int64), IndicatorPeriods.for_lookback(10)
+        ).items()
+    }
     # TA-Lib's own guarded values on flat prices, which we keep.
     assert got["rsi"] == 0.0 and got["willr"] == 0.0 and got["cci"] == 0.0 and got["stoch_k"] == 0.0
     assert got["bb_upper"] == got["bb_lower"] == 3.0 and got["momentum"] == 0.0

@@ -18,7 +18,17 @@ runner = CliRunner()
 
 
 def test_required_layout():
-    for name in ["flows", "tasks", "vta_core", "deployments", "profiles", "docker", "tests", "pyproject.toml", "README.md"]:
+    for name in [
+        "flows",
+        "tasks",
+        "vta_core",
+        "deployments",
+        "profiles",
+        "docker",
+        "tests",
+        "pyproject.toml",
+        "README.md",
+    ]:
         assert (ROOT / name).exists(), name
 
 
@@ -36,8 +46,9 @@ def test_vta_core_never_imports_prefect():
 
 
 def test_cli_rejects_bad_config_before_any_work(tmp_path):
-    result = runner.invoke(app, ["run", "--preset", "smoke", "--set", "data.windw.lookback=3",
-                                 "--set", f"runtime.home={tmp_path}"])
+    result = runner.invoke(
+        app, ["run", "--preset", "smoke", "--set", "data.windw.lookback=3", "--set", f"runtime.home={tmp_path}"]
+    )
     assert result.exit_code == 2
     assert "did you mean 'window'" in result.output
     assert not any(tmp_path.iterdir()), "nothing may be written for an invalid config"
@@ -70,8 +81,21 @@ def test_cli_run_then_show(harness, tmp_path):
 def test_cli_reports_bad_data_file(harness, tmp_path):
     bad = tmp_path / "prices.csv"
     bad.write_text("date,ticker,Open,High,Low,Close,Adj Close\n2016-01-04,AAA,1,1,1,1,1\n")
-    result = runner.invoke(app, ["run", "--preset", "smoke", "--set", "data.source.kind=file",
-                                 "--set", f"data.source.path={bad}", "--set", "data.source.tickers=null",
-                                 "--set", f"runtime.home={tmp_path / 'home'}"])
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "--preset",
+            "smoke",
+            "--set",
+            "data.source.kind=file",
+            "--set",
+            f"data.source.path={bad}",
+            "--set",
+            "data.source.tickers=null",
+            "--set",
+            f"runtime.home={tmp_path / 'home'}",
+        ],
+    )
     assert result.exit_code == 3
     assert "prices.csv" in result.output and "missing_column" in result.output and "'Volume'" in result.output

@@ -8,13 +8,20 @@ from collections import Counter
 import numpy as np
 import pytest
 import yaml
-
 from spies import count_calls
+
 from vta_core.config import load_config
 from vta_core.runs import latest_run
 from vta_core.stages import (
-    analyst_stage, annotation_stages, baseline_stage, data_stages, evaluation_stage, fusion_stage, released_stage,
-    ridge_stage, timeseries_stage,
+    analyst_stage,
+    annotation_stages,
+    baseline_stage,
+    data_stages,
+    evaluation_stage,
+    fusion_stage,
+    released_stage,
+    ridge_stage,
+    timeseries_stage,
 )
 
 pytestmark = pytest.mark.flow
@@ -92,8 +99,15 @@ def test_caching_reruns_exactly_what_changed(harness, executed, tmp_path):
 
     executed.clear()
     run(tmp_path, "backbone.prototypes.n_prototypes=8")
-    assert executed == Counter({"prototypes_stage": 1, "timeseries_stage": 1, "fusion_training_stage": 1,
-                                "fusion_inference_stage": 1, "error_evaluation_stage": 1})
+    assert executed == Counter(
+        {
+            "prototypes_stage": 1,
+            "timeseries_stage": 1,
+            "fusion_training_stage": 1,
+            "fusion_inference_stage": 1,
+            "error_evaluation_stage": 1,
+        }
+    )
 
     executed.clear()
     run(tmp_path, "data.window.lookback=12")
@@ -188,8 +202,9 @@ def _predict_with_the_reasoner(run_folder, stocknet_raw, tmp_path):
         np.testing.assert_allclose(row.forecast, row.y_phi)
 
 
-def test_reasoner_feeds_fusion_and_a_stage3_change_reruns_only_what_follows(harness, executed, tmp_path, monkeypatch,
-                                                                            stocknet_raw):
+def test_reasoner_feeds_fusion_and_a_stage3_change_reruns_only_what_follows(
+    harness, executed, tmp_path, monkeypatch, stocknet_raw
+):
     from vta_core.stages import reasoner_stage
 
     reasoner_functions = ("base_stage", "warm_start_stage", "grpo_stage", "rejection_stage", "generation_stage")
@@ -204,5 +219,12 @@ def test_reasoner_feeds_fusion_and_a_stage3_change_reruns_only_what_follows(harn
     run(tmp_path, "tsmixer.enabled=false", "dlinear.enabled=false", "reasoner.stage3.max_steps=2", reasoner=True)
     # Stage 3, the generation from it, the fusion model conditioned on it and the evaluation; nothing else
     # (the stage 0-2 generations for the ablation rows and the released-forecast fusion stay cached).
-    assert executed == Counter({"reasoner.grpo_stage": 1, "reasoner.generation_stage": 1, "fusion_training_stage": 1,
-                                "fusion_inference_stage": 1, "error_evaluation_stage": 1}), executed
+    assert executed == Counter(
+        {
+            "reasoner.grpo_stage": 1,
+            "reasoner.generation_stage": 1,
+            "fusion_training_stage": 1,
+            "fusion_inference_stage": 1,
+            "error_evaluation_stage": 1,
+        }
+    ), executed

@@ -23,9 +23,11 @@ def run_folder(harness, tmp_path_factory):
     from flows.pipeline import vta_pipeline
 
     home = tmp_path_factory.mktemp("home")
-    cfg = load_config("smoke", overrides=[f"runtime.home={home}", "tsmixer.enabled=false", "dlinear.enabled=false",
-                                                   "reasoner.enabled=false"],
-                      environ={})
+    cfg = load_config(
+        "smoke",
+        overrides=[f"runtime.home={home}", "tsmixer.enabled=false", "dlinear.enabled=false", "reasoner.enabled=false"],
+        environ={},
+    )
     result = vta_pipeline(preset="smoke", config=cfg)
     return result.run_folder
 
@@ -37,8 +39,11 @@ def _write(frame: pd.DataFrame, path) -> str:
 
 @pytest.fixture
 def new_file(stocknet_raw, tmp_path):
-    rows = stocknet_raw[stocknet_raw["ticker"].isin(["AAPL", "XOM"]) & (stocknet_raw["date"] <= CUT)
-                        & (stocknet_raw["date"] > "2017-05-01")]
+    rows = stocknet_raw[
+        stocknet_raw["ticker"].isin(["AAPL", "XOM"])
+        & (stocknet_raw["date"] <= CUT)
+        & (stocknet_raw["date"] > "2017-05-01")
+    ]
     return _write(rows, tmp_path / "new.csv")
 
 
@@ -59,7 +64,9 @@ def test_forecast_equals_the_runs_own_forecast_for_the_same_window(run_folder, n
         row = table.loc[ticker]
         assert row["last_price"] > 1  # prices, not z-scores
         for frame, column in ((backbone, "y_phi"), (analyst, "reasoner_forecast")):
-            same = frame[(frame["ticker"] == ticker) & (frame["window_end_date"] == pd.Timestamp(CUT))].sort_values("step")
+            same = frame[(frame["ticker"] == ticker) & (frame["window_end_date"] == pd.Timestamp(CUT))].sort_values(
+                "step"
+            )
             assert len(same) == 10, column
             expected = same["y_hat"].to_numpy() * row["scale_std"] + row["scale_mean"]
             np.testing.assert_allclose(np.asarray(row[column]), expected, rtol=1e-5)

@@ -9,8 +9,8 @@ from collections import Counter
 import pandas as pd
 import pytest
 import torch
-
 from spies import count_calls
+
 from vta_core.config import load_config
 from vta_core.evaluation.predictions import PREDICTION_COLUMNS
 from vta_core.reasoner.generation import NARRATIVE_COLUMNS, load_reasoner_forecasts
@@ -47,8 +47,9 @@ def run(home, *overrides):
 
 def test_reasoning_flow_caches_each_stage(harness, executed, tmp_path):
     first = run(tmp_path)
-    assert executed == Counter({"base_stage": 1, "warm_start_stage": 1, "grpo_stage": 2, "rejection_stage": 1,
-                                "generation_stage": 4})
+    assert executed == Counter(
+        {"base_stage": 1, "warm_start_stage": 1, "grpo_stage": 2, "rejection_stage": 1, "generation_stage": 4}
+    )
     assert set(first.generations) == {f"reasoner (stage {i})" for i in range(4)}
 
     final = first.final_generation
@@ -76,6 +77,10 @@ def test_reasoning_flow_caches_each_stage(harness, executed, tmp_path):
     assert executed == Counter({"rejection_stage": 1, "grpo_stage": 1, "generation_stage": 2})
 
     executed.clear()
-    run(tmp_path, "reasoner.stage3.learning_rate=1e-4", "reasoner.rejection.keep_fraction=0.5",
-        "reasoner.generation.ablation=false")
+    run(
+        tmp_path,
+        "reasoner.stage3.learning_rate=1e-4",
+        "reasoner.rejection.keep_fraction=0.5",
+        "reasoner.generation.ablation=false",
+    )
     assert executed == Counter(), "dropping the ablation rows only drops tasks"

@@ -20,29 +20,37 @@ torch.set_num_threads(1)
 TARGET = [0.0, 0.1, 0.2]
 GOOD = "<think>trend up</think>\n<answer>[0.0, 0.1, 0.2]</answer>"
 OFF = "<think>trend up</think><answer>[1.0, 1.1, 1.2]</answer>"  # every value off by 1: MSE = 1
-PROMPT = [{"role": "system", "content": "You are an analyst. Answer in <think> </think> <answer> [v1, v2, v3] </answer>."},
-          {"role": "user", "content": "Prices: [-0.1234, 0.5678, 1.002]. RSI (5): 63.2. Predict 3 values."}]
+PROMPT = [
+    {"role": "system", "content": "You are an analyst. Answer in <think> </think> <answer> [v1, v2, v3] </answer>."},
+    {"role": "user", "content": "Prices: [-0.1234, 0.5678, 1.002]. RSI (5): 63.2. Predict 3 values."},
+]
 
 
-@pytest.mark.parametrize(("completion", "expected"), [
-    (GOOD, 5.0 / (10.0 * 0.0 + 1.0)),
-    (OFF, 5.0 / (10.0 * 1.0 + 1.0)),
-    ("<think>x</think><answer>[0.0, 0.1]</answer>", 0.0),  # wrong count: unparsable
-    ("[0.0, 0.1, 0.2]", 0.0),  # no tags
-    ([{"role": "assistant", "content": GOOD}], 5.0),  # conversational completion
-])
+@pytest.mark.parametrize(
+    ("completion", "expected"),
+    [
+        (GOOD, 5.0 / (10.0 * 0.0 + 1.0)),
+        (OFF, 5.0 / (10.0 * 1.0 + 1.0)),
+        ("<think>x</think><answer>[0.0, 0.1]</answer>", 0.0),  # wrong count: unparsable
+        ("[0.0, 0.1, 0.2]", 0.0),  # no tags
+        ([{"role": "assistant", "content": GOOD}], 5.0),  # conversational completion
+    ],
+)
 def test_inverse_mse_reward(completion, expected):
     reward = rewards.inverse_mse_reward(scale=5.0, lam=10.0, eps=1.0)
     assert reward([completion], target=[TARGET]) == [pytest.approx(expected)]
 
 
-@pytest.mark.parametrize(("completion", "expected"), [
-    (GOOD, 1.0),
-    ("<think>x</think><answer>[0.0, 0.1]</answer>", 0.5),  # all four tags once, answer invalid: half credit
-    ("<think>x</think> nothing else", 0.25),  # two of four tags
-    ("no tags at all", 0.0),
-    ("<think>a</think><think>b</think>", 0.0),  # repeated tags earn nothing
-])
+@pytest.mark.parametrize(
+    ("completion", "expected"),
+    [
+        (GOOD, 1.0),
+        ("<think>x</think><answer>[0.0, 0.1]</answer>", 0.5),  # all four tags once, answer invalid: half credit
+        ("<think>x</think> nothing else", 0.25),  # two of four tags
+        ("no tags at all", 0.0),
+        ("<think>a</think><think>b</think>", 0.0),  # repeated tags earn nothing
+    ],
+)
 def test_format_reward(completion, expected):
     assert rewards.format_reward(1.0)([completion], target=[TARGET]) == [pytest.approx(expected)]
 
@@ -54,12 +62,22 @@ def test_reward_functions_follow_config():
 
 
 def test_rejection_keeps_lowest_mse_per_ticker_and_quarter():
-    frame = pd.DataFrame({
-        "ticker": ["A"] * 5 + ["B"] * 3,
-        "window_end_date": ["2015-01-05", "2015-01-06", "2015-02-02", "2015-04-01", "2015-04-02",
-                            "2015-01-05", "2015-01-06", "2015-01-07"],
-        "mse": [0.5, 0.2, 0.3, np.nan, 0.9, np.nan, np.nan, np.nan],
-    })
+    frame = pd.DataFrame(
+        {
+            "ticker": ["A"] * 5 + ["B"] * 3,
+            "window_end_date": [
+                "2015-01-05",
+                "2015-01-06",
+                "2015-02-02",
+                "2015-04-01",
+                "2015-04-02",
+                "2015-01-05",
+                "2015-01-06",
+                "2015-01-07",
+            ],
+            "mse": [0.5, 0.2, 0.3, np.nan, 0.9, np.nan, np.nan, np.nan],
+        }
+    )
     kept = rejection.select_best(frame, keep_fraction=0.1, period="quarter")
     # A/2015Q1 -> the 0.2 row; A/2015Q2 -> 0.9 (the NaN is never kept); B has nothing parsable.
     assert kept.index.tolist() == [1, 4]
@@ -72,13 +90,23 @@ def test_rejection_keeps_lowest_mse_per_ticker_and_quarter():
 def test_compact_narrative_keeps_chosen_sentences():
     text = "<think>First 0.25 one. Second two. Weighing these, rise.</think>\n<answer>[1, 2]</answer>"
     assert corpus.compact_narrative(text, (-1,)) == "<think>Weighing these, rise.</think>\n<answer>[1, 2]</answer>"
-    assert corpus.compact_narrative(text, (0, -1)) == \
-        "<think>First 0.25 one. Weighing these, rise.</think>\n<answer>[1, 2]</answer>"
+    assert (
+        corpus.compact_narrative(text, (0, -1))
+        == "<think>First 0.25 one. Weighing these, rise.</think>\n<answer>[1, 2]</answer>"
+    )
     assert corpus.compact_narrative(text, None) == text
 
 
-TINY = TinyModelConfig(vocab_size=400, hidden_size=16, layers=1, heads=2, kv_heads=1, intermediate_size=32,
-                       max_positions=512, corpus_records=10)
+TINY = TinyModelConfig(
+    vocab_size=400,
+    hidden_size=16,
+    layers=1,
+    heads=2,
+    kv_heads=1,
+    intermediate_size=32,
+    max_positions=512,
+    corpus_records=10,
+)
 
 
 @pytest.fixture(scope="module")
@@ -111,8 +139,9 @@ def _reasoner(tmp) -> ReasonerConfig:
 
 def test_one_grpo_step_changes_lora_weights(tiny, tmp_path):
     cfg = _reasoner(tmp_path)
-    model, tokenizer = loading.load_checkpoint(loading.Checkpoint(str(tiny), None), cfg, trainable=True,
-                                               new_lora=cfg.lora)
+    model, tokenizer = loading.load_checkpoint(
+        loading.Checkpoint(str(tiny), None), cfg, trainable=True, new_lora=cfg.lora
+    )
     before = loading.lora_state(model)
     assert before and all("lora_" in name for name in before)
     dataset = Dataset.from_dict(corpus.grpo_rows([{"prompt": PROMPT, "target": TARGET}] * 4))
@@ -120,11 +149,25 @@ def test_one_grpo_step_changes_lora_weights(tiny, tmp_path):
     def length_reward(completions, **_):  # a random model never parses; any varying reward gives advantages
         return [float(len(rewards.completion_text(c))) for c in completions]
 
-    stage = GRPOStageConfig(max_steps=1, num_generations=2, batch_size=4, max_completion_length=8, beta=0.04,
-                            learning_rate=1e-2, warmup_ratio=0.0, save_steps=10)  # no warm-up: lr > 0 at step 1
+    stage = GRPOStageConfig(
+        max_steps=1,
+        num_generations=2,
+        batch_size=4,
+        max_completion_length=8,
+        beta=0.04,
+        learning_rate=1e-2,
+        warmup_ratio=0.0,
+        save_steps=10,
+    )  # no warm-up: lr > 0 at step 1
     log = training.ProgressLog("stage 1", None, 5.0, 10.0, 1.0)
-    trained = training.run_grpo(model, tokenizer, dataset, [length_reward, *rewards.reward_functions(cfg.reward)],
-                                trl_configs.grpo_config(stage, cfg, tmp_path / "work"), log)
+    trained = training.run_grpo(
+        model,
+        tokenizer,
+        dataset,
+        [length_reward, *rewards.reward_functions(cfg.reward)],
+        trl_configs.grpo_config(stage, cfg, tmp_path / "work"),
+        log,
+    )
     after = loading.lora_state(trained)
     changed = [name for name in before if not torch.equal(before[name], after[name])]
     assert changed, "one GRPO step must change the LoRA weights"

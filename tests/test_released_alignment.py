@@ -36,8 +36,15 @@ def test_a_shared_shuffle_of_in_order_test_forecasts_is_recovered_exactly(mapped
         ends = g["window_end_date"].to_numpy()
         g[horizon] = g[horizon].to_numpy()[permutation]  # position i now holds the forecast of window permutation[i]
         shuffled.append(g)
-        expected.append(pd.DataFrame({TICKER: g[TICKER].to_numpy(), "example_index": g["example_index"].to_numpy(),
-                                      "true_end": ends[permutation]}))
+        expected.append(
+            pd.DataFrame(
+                {
+                    TICKER: g[TICKER].to_numpy(),
+                    "example_index": g["example_index"].to_numpy(),
+                    "true_end": ends[permutation],
+                }
+            )
+        )
     shuffled, expected = pd.concat(shuffled), pd.concat(expected)
     recovered, reports = recover_order(shuffled.drop(columns="last"), _lasts(truth), splits=("test",), min_tickers=8)
     assert [r.recovered for r in reports] == [True]

@@ -15,7 +15,9 @@ from vta_core.external.released import ReleasedForecastError, map_released, rele
 
 @pytest.fixture(scope="module")
 def mapped(stocknet_raw):
-    return map_released(stocknet_raw, pd.read_parquet(released_path()), WindowConfig(), PaperSplit()).drop(columns="last")
+    return map_released(stocknet_raw, pd.read_parquet(released_path()), WindowConfig(), PaperSplit()).drop(
+        columns="last"
+    )
 
 
 def test_every_forecast_maps_and_counts_follow_the_raw_rows(mapped):
@@ -41,7 +43,9 @@ def test_test_forecasts_track_their_own_windows(mapped, stocknet_clean):
     dates = {str(t): g[DATE].to_numpy() for t, g in prices.groupby(TICKER, sort=False)}
     ws, _ = build_windows(prices, split_blocks(dates, PaperSplit(), WindowConfig()), 10, 10)
     test = ws.select("test")
-    ours = test.index.assign(ticker=test.index[TICKER].astype(str), split="test", last=test.inputs()[:, -1, TARGET_COLUMN])
+    ours = test.index.assign(
+        ticker=test.index[TICKER].astype(str), split="test", last=test.inputs()[:, -1, TARGET_COLUMN]
+    )
     gaps = {}
     for shift in (-1, 0, 1):
         moved = mapped.assign(example_index=mapped["example_index"] + shift).drop(columns=["window_end_date", "split"])

@@ -32,8 +32,9 @@ def test_closed_form_equals_augmented_least_squares(alpha):
     y = targets - inputs[:, -1:, TARGET_COLUMN]
     design = np.hstack([x, np.ones((len(x), 1))])
     penalty = np.hstack([np.sqrt(alpha) * np.eye(x.shape[1]), np.zeros((x.shape[1], 1))])
-    solution, *_ = np.linalg.lstsq(np.vstack([design, penalty]), np.vstack([y, np.zeros((x.shape[1], y.shape[1]))]),
-                                   rcond=None)
+    solution, *_ = np.linalg.lstsq(
+        np.vstack([design, penalty]), np.vstack([y, np.zeros((x.shape[1], y.shape[1]))]), rcond=None
+    )
     np.testing.assert_allclose(model.coef, solution[:-1], rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(model.intercept, solution[-1], rtol=1e-6, atol=1e-9)
     reference = inputs[:, -1:, TARGET_COLUMN] + design @ solution

@@ -16,7 +16,10 @@ from vta_core.data.windows import TARGET_COLUMN, build_windows
 W = WindowConfig(lookback=10, horizon=10)
 
 
-def windowed(prices: pd.DataFrame, split=PaperSplit(), window=W):
+PAPER = PaperSplit()
+
+
+def windowed(prices: pd.DataFrame, split=PAPER, window=W):
     dates = {str(t): g[DATE].to_numpy() for t, g in prices.groupby(TICKER, sort=False)}
     return build_windows(prices, split_blocks(dates, split, window), window.lookback, window.horizon)
 
@@ -33,10 +36,16 @@ def test_stocknet_every_ticker_windowed(stocknet_clean):
     assert ws.index[TICKER].nunique() == 88 and excluded.empty
     # The paper's protocol with persistence gives the SPEC's reference 0.0631 on test.
     test = ws.select("test")
-    per_ticker = pd.DataFrame({
-        TICKER: test.index[TICKER].astype(str),
-        "se": ((test.targets() - test.inputs()[:, -1:, TARGET_COLUMN]) ** 2).mean(axis=1),
-    }).groupby(TICKER)["se"].mean()
+    per_ticker = (
+        pd.DataFrame(
+            {
+                TICKER: test.index[TICKER].astype(str),
+                "se": ((test.targets() - test.inputs()[:, -1:, TARGET_COLUMN]) ** 2).mean(axis=1),
+            }
+        )
+        .groupby(TICKER)["se"]
+        .mean()
+    )
     assert per_ticker.mean() == pytest.approx(0.0631, abs=5e-5)
 
 
@@ -61,7 +70,9 @@ def test_window_contents_match_naive_slicing(stocknet_clean):
         part = ws.select(split)
         exp = np.stack(expected)
         scaled = (exp - mean) / std
-        scaled[:, :, VALUE_COLUMNS.index(VOLUME)] = (exp[:, :, VALUE_COLUMNS.index(VOLUME)] - vol.min()) / (vol.max() - vol.min())
+        scaled[:, :, VALUE_COLUMNS.index(VOLUME)] = (exp[:, :, VALUE_COLUMNS.index(VOLUME)] - vol.min()) / (
+            vol.max() - vol.min()
+        )
         np.testing.assert_allclose(part.inputs(), scaled[:, :10], rtol=0, atol=1e-12)
         np.testing.assert_allclose(part.targets(), scaled[:, 10:, VALUE_COLUMNS.index(TARGET)], rtol=0, atol=1e-12)
         first_start = {"train": 0, "val": n_train - 10, "test": len(xom) - n_test - 10}[split]
@@ -73,8 +84,8 @@ def test_inverse_transform_is_exact(stocknet_clean):
     ws, _ = windowed(stocknet_clean[stocknet_clean[TICKER].isin(["AAPL", "GMRE"])])
     mean, std = ws.price_scale()
     raw_inputs = ws._gather(0, ws.lookback)
-    restored = ws.inputs()[:, :, :len(PRICE_COLUMNS)] * std[:, None, None] + mean[:, None, None]
-    np.testing.assert_allclose(restored, raw_inputs[:, :, :len(PRICE_COLUMNS)], rtol=1e-13)
+    restored = ws.inputs()[:, :, : len(PRICE_COLUMNS)] * std[:, None, None] + mean[:, None, None]
+    np.testing.assert_allclose(restored, raw_inputs[:, :, : len(PRICE_COLUMNS)], rtol=1e-13)
 
 
 def _perturb_after(prices: pd.DataFrame, ticker: str, first_row: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -87,8 +98,14 @@ def _perturb_after(prices: pd.DataFrame, ticker: str, first_row: int, rng: np.ra
     return out
 
 
-@pytest.mark.parametrize("split", [PaperSplit(), DateSplit(train_end=dt.date(2015, 12, 31), val_end=dt.date(2016, 8, 31)),
-                                   WalkForwardSplit(n_folds=2)])
+@pytest.mark.parametrize(
+    "split",
+    [
+        PaperSplit(),
+        DateSplit(train_end=dt.date(2015, 12, 31), val_end=dt.date(2016, 8, 31)),
+        WalkForwardSplit(n_folds=2),
+    ],
+)
 def test_future_prices_change_neither_scaler_nor_training_windows(stocknet_clean, split):
     prices = stocknet_clean[stocknet_clean[TICKER].isin(["AAPL", "XOM", "PTR"])].reset_index(drop=True)
     before, _ = windowed(prices, split)
@@ -101,21 +118,30 @@ def test_future_prices_change_neither_scaler_nor_training_windows(stocknet_clean
             a_s = after.scalers.set_index(["fold", TICKER]).loc[(fold, ticker)]
             b_s = before.scalers.set_index(["fold", TICKER]).loc[(fold, ticker)]
             pd.testing.assert_series_equal(a_s, b_s, check_exact=True)
-            b_train, a_train = before.select("train", fold=fold, ticker=ticker), after.select("train", fold=fold, ticker=ticker)
+            b_train, a_train = (
+                before.select("train", fold=fold, ticker=ticker),
+                after.select("train", fold=fold, ticker=ticker),
+            )
             assert len(b_train) > 0
             np.testing.assert_array_equal(a_train.inputs(), b_train.inputs())
             np.testing.assert_array_equal(a_train.targets(), b_train.targets())
             # ... while the evaluated windows do see the change, so the perturbation was real.
-            assert not np.array_equal(after.select("test", fold=fold, ticker=ticker).targets(),
-                                      before.select("test", fold=fold, ticker=ticker).targets())
+            assert not np.array_equal(
+                after.select("test", fold=fold, ticker=ticker).targets(),
+                before.select("test", fold=fold, ticker=ticker).targets(),
+            )
 
 
 def test_targets_never_cross_split_boundaries_and_purge_holds(stocknet_clean):
     prices = stocknet_clean[stocknet_clean[TICKER].isin(["AAPL", "BABA"])].reset_index(drop=True)
-    for split, purge in [(PaperSplit(), 0), (PaperSplit(purge=10), 10), (DateSplit(train_end=dt.date(2015, 6, 30),
-                          val_end=dt.date(2016, 6, 30)), 10), (WalkForwardSplit(n_folds=3, purge=5), 5)]:
+    for split, purge in [
+        (PaperSplit(), 0),
+        (PaperSplit(purge=10), 10),
+        (DateSplit(train_end=dt.date(2015, 6, 30), val_end=dt.date(2016, 6, 30)), 10),
+        (WalkForwardSplit(n_folds=3, purge=5), 5),
+    ]:
         ws, _ = windowed(prices, split)
-        for (fold, ticker), group in ws.index.groupby(["fold", TICKER], observed=True):
+        for (fold, ticker), _group in ws.index.groupby(["fold", TICKER], observed=True):
             part = ws.select(fold=fold, ticker=ticker)
             first_target = part.index["start"].to_numpy() + ws.lookback
             last_target = first_target + ws.horizon - 1
@@ -145,7 +171,7 @@ def test_short_and_flat_tickers_are_excluded_with_reasons(stocknet_clean):
     short = aapl.head(5).assign(ticker="TINY")
     flat = aapl.head(200).assign(ticker="FLAT", **{c: 10.0 for c in PRICE_COLUMNS})
     ws, excluded = windowed(pd.concat([aapl, short, flat], ignore_index=True))
-    reasons = dict(zip(excluded[TICKER], excluded["reason"]))
+    reasons = dict(zip(excluded[TICKER], excluded["reason"], strict=False))
     assert set(reasons) == {"TINY", "FLAT"}
     assert "too short" in reasons["TINY"] and "zero variance" in reasons["FLAT"]
     assert set(ws.index[TICKER].astype(str)) == {"AAPL"}

@@ -24,7 +24,9 @@ def build(source: Path) -> Path:
         raw = pd.read_csv(csv)
         values = pd.DataFrame([json.loads(v) for v in raw["grpo_prediction"]], dtype="float64")
         values.columns = [f"h{i + 1}" for i in range(values.shape[1])]
-        frames.append(pd.concat([pd.DataFrame({"ticker": csv.stem, "example_index": raw["example_index"]}), values], axis=1))
+        frames.append(
+            pd.concat([pd.DataFrame({"ticker": csv.stem, "example_index": raw["example_index"]}), values], axis=1)
+        )
     table = pd.concat(frames, ignore_index=True)
     DEST.mkdir(parents=True, exist_ok=True)
     table.to_parquet(DEST / "forecasts.parquet", index=False, compression="zstd")

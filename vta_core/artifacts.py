@@ -103,7 +103,9 @@ class ArtifactStore:
         scratch.chmod(0o755)  # mkdtemp makes it private; workers of other users read the cache too
         try:
             yield scratch
-            write_json(scratch / MANIFEST, {"stage": spec.name, "key": key, "files": sorted(p.name for p in scratch.iterdir())})
+            write_json(
+                scratch / MANIFEST, {"stage": spec.name, "key": key, "files": sorted(p.name for p in scratch.iterdir())}
+            )
             if final.exists():
                 # Replace an older copy: move it aside first so the final name never holds a partial folder.
                 trash = final.parent / f".{key}.old-{uuid.uuid4().hex[:8]}"

@@ -51,8 +51,13 @@ def start_run(config: VTAConfig) -> Path:
 
 
 def finish_run(folder: Path, refs: dict[str, ArtifactRef | list[ArtifactRef]], errors: ArtifactRef) -> None:
-    write_json(folder / "refs.json", {k: [r.model_dump(mode="json") for r in v] if isinstance(v, list) else v.model_dump(mode="json")
-                                      for k, v in refs.items()})
+    write_json(
+        folder / "refs.json",
+        {
+            k: [r.model_dump(mode="json") for r in v] if isinstance(v, list) else v.model_dump(mode="json")
+            for k, v in refs.items()
+        },
+    )
     for name in ("error_table.md", "error_table.parquet"):
         shutil.copyfile(errors.file(name), folder / f".{name}.tmp")
         (folder / f".{name}.tmp").replace(folder / name)

@@ -84,8 +84,13 @@ def _bollinger(last: float, ind: Mapping[str, float], f) -> str | None:
     return f"The price is inside the Bollinger bands ({f(lower)} to {f(upper)})."
 
 
-def narrative(series: Sequence[float], stats: Mapping[str, float], ind: Mapping[str, float],
-              forecast: Sequence[float], digits: int = 4) -> str:
+def narrative(
+    series: Sequence[float],
+    stats: Mapping[str, float],
+    ind: Mapping[str, float],
+    forecast: Sequence[float],
+    digits: int = 4,
+) -> str:
     """The full completion: `<think> ... </think>` then `<answer> [...] </answer>`."""
     f = lambda v: format_number(v, digits)  # noqa: E731
     last = float(series[-1])
@@ -101,6 +106,8 @@ def narrative(series: Sequence[float], stats: Mapping[str, float], ind: Mapping[
         sentences.append(band)
     change = float(forecast[-1]) - last
     direction = "rise" if change > 0 else "fall" if change < 0 else "stay flat"
-    sentences.append(f"Weighing these signals, I expect the price to {direction}, reaching {f(forecast[-1])} "
-                     f"after {len(forecast)} days.")
+    sentences.append(
+        f"Weighing these signals, I expect the price to {direction}, reaching {f(forecast[-1])} "
+        f"after {len(forecast)} days."
+    )
     return f"<think>{' '.join(sentences)}</think>\n<answer>{series_text(forecast, digits)}</answer>"

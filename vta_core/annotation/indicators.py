@@ -13,12 +13,39 @@ import numpy as np
 
 from vta_core.annotation import kernels
 
-INDICATORS = ("sma", "ema", "momentum", "rsi", "macd", "willr", "cci", "adx",
-              "bb_upper", "bb_middle", "bb_lower", "stoch_k", "stoch_d")
+INDICATORS = (
+    "sma",
+    "ema",
+    "momentum",
+    "rsi",
+    "macd",
+    "willr",
+    "cci",
+    "adx",
+    "bb_upper",
+    "bb_middle",
+    "bb_lower",
+    "stoch_k",
+    "stoch_d",
+)
 STATISTICS = ("min", "min_day", "max", "max_day", "mean", "median", "median_day")
 # Smallest period TA-Lib accepts for each parameter.
-_MINIMUM = {"sma": 2, "ema": 2, "momentum": 1, "rsi": 2, "willr": 2, "cci": 2, "adx": 2, "bbands": 2,
-            "stoch_fastk": 1, "stoch_slowk": 1, "stoch_slowd": 1, "macd_fast": 2, "macd_slow": 2, "macd_signal": 1}
+_MINIMUM = {
+    "sma": 2,
+    "ema": 2,
+    "momentum": 1,
+    "rsi": 2,
+    "willr": 2,
+    "cci": 2,
+    "adx": 2,
+    "bbands": 2,
+    "stoch_fastk": 1,
+    "stoch_slowk": 1,
+    "stoch_slowd": 1,
+    "macd_fast": 2,
+    "macd_slow": 2,
+    "macd_signal": 1,
+}
 
 
 @dataclass(frozen=True)
@@ -45,7 +72,9 @@ class IndicatorPeriods:
             if not isinstance(value, (int, np.integer)) or value < minimum:
                 raise ValueError(f"indicator period {name} must be an integer >= {minimum}, got {value!r}")
         if self.macd_fast >= self.macd_slow:
-            raise ValueError(f"indicator period macd_fast ({self.macd_fast}) must be below macd_slow ({self.macd_slow})")
+            raise ValueError(
+                f"indicator period macd_fast ({self.macd_fast}) must be below macd_slow ({self.macd_slow})"
+            )
         if not self.bb_nbdev > 0:
             raise ValueError(f"indicator parameter bb_nbdev must be > 0, got {self.bb_nbdev}")
 
@@ -59,40 +88,76 @@ class IndicatorPeriods:
         the same way (2/5/2 for T = 10)."""
         base = cls()
         cap = lookback - 5
-        fields = {name: max(_MINIMUM[name], min(cap, getattr(base, name))) for name in _MINIMUM
-                  if not name.startswith(("macd", "stoch_slow"))}
+        fields = {
+            name: max(_MINIMUM[name], min(cap, getattr(base, name)))
+            for name in _MINIMUM
+            if not name.startswith(("macd", "stoch_slow"))
+        }
         slow = max(3, min(cap, base.macd_slow))
         if slow < base.macd_slow:  # shortened MACD keeps roughly the 12/26/9 proportions: 2/5/2 for T = 10
-            fields.update(macd_slow=slow, macd_fast=max(2, min(slow - 1, slow * 2 // 5)),
-                          macd_signal=max(1, slow * 2 // 5))
+            fields.update(
+                macd_slow=slow, macd_fast=max(2, min(slow - 1, slow * 2 // 5)), macd_signal=max(1, slow * 2 // 5)
+            )
         return cls(**fields)
 
     def vector(self) -> np.ndarray:
-        return np.array([self.sma, self.ema, self.momentum, self.rsi, self.willr, self.cci, self.adx, self.bbands,
-                         self.stoch_fastk, self.stoch_slowk, self.stoch_slowd,
-                         self.macd_fast, self.macd_slow, self.macd_signal], dtype=np.int64)
+        return np.array(
+            [
+                self.sma,
+                self.ema,
+                self.momentum,
+                self.rsi,
+                self.willr,
+                self.cci,
+                self.adx,
+                self.bbands,
+                self.stoch_fastk,
+                self.stoch_slowk,
+                self.stoch_slowd,
+                self.macd_fast,
+                self.macd_slow,
+                self.macd_signal,
+            ],
+            dtype=np.int64,
+        )
 
     def labels(self) -> dict[str, str]:
         """Period text shown beside each indicator in prompts."""
         bb = f"{self.bbands}, {self.bb_nbdev:g} sd"
-        return {"sma": str(self.sma), "ema": str(self.ema), "momentum": str(self.momentum), "rsi": str(self.rsi),
-                "macd": f"{self.macd_fast}/{self.macd_slow}/{self.macd_signal}", "willr": str(self.willr),
-                "cci": str(self.cci), "adx": str(self.adx), "bb_upper": bb, "bb_middle": bb, "bb_lower": bb,
-                "stoch_k": f"{self.stoch_fastk}/{self.stoch_slowk}", "stoch_d": str(self.stoch_slowd)}
+        return {
+            "sma": str(self.sma),
+            "ema": str(self.ema),
+            "momentum": str(self.momentum),
+            "rsi": str(self.rsi),
+            "macd": f"{self.macd_fast}/{self.macd_slow}/{self.macd_signal}",
+            "willr": str(self.willr),
+            "cci": str(self.cci),
+            "adx": str(self.adx),
+            "bb_upper": bb,
+            "bb_middle": bb,
+            "bb_lower": bb,
+            "stoch_k": f"{self.stoch_fastk}/{self.stoch_slowk}",
+            "stoch_d": str(self.stoch_slowd),
+        }
 
     def replace(self, **changes: int | float) -> IndicatorPeriods:
         return dataclasses.replace(self, **changes)
 
 
-def compute_indicators(close: np.ndarray, high: np.ndarray, low: np.ndarray, first_valid: np.ndarray,
-                       periods: IndicatorPeriods) -> dict[str, np.ndarray]:
+def compute_indicators(
+    close: np.ndarray, high: np.ndarray, low: np.ndarray, first_valid: np.ndarray, periods: IndicatorPeriods
+) -> dict[str, np.ndarray]:
     """Value at each row's last day of every indicator; rows are (n, L), left-padded before first_valid."""
     if not (close.shape == high.shape == low.shape) or close.ndim != 2:
         raise ValueError(f"close/high/low must be equal (n, L) matrices, got {close.shape}, {high.shape}, {low.shape}")
-    values = kernels.indicator_kernel(np.ascontiguousarray(close, dtype=np.float64),
-                                      np.ascontiguousarray(high, dtype=np.float64),
-                                      np.ascontiguousarray(low, dtype=np.float64),
-                                      np.asarray(first_valid, dtype=np.int64), periods.vector(), float(periods.bb_nbdev))
+    values = kernels.indicator_kernel(
+        np.ascontiguousarray(close, dtype=np.float64),
+        np.ascontiguousarray(high, dtype=np.float64),
+        np.ascontiguousarray(low, dtype=np.float64),
+        np.asarray(first_valid, dtype=np.int64),
+        periods.vector(),
+        float(periods.bb_nbdev),
+    )
     return {name: values[:, k] for k, name in enumerate(INDICATORS)}
 
 
@@ -103,8 +168,9 @@ def window_statistics(series: np.ndarray) -> dict[str, np.ndarray]:
     return {name: values[:, k] for k, name in enumerate(STATISTICS)}
 
 
-def gather_history(column: np.ndarray, end_rows: np.ndarray, ticker_first_rows: np.ndarray,
-                   length: int) -> tuple[np.ndarray, np.ndarray]:
+def gather_history(
+    column: np.ndarray, end_rows: np.ndarray, ticker_first_rows: np.ndarray, length: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(n, length) causal histories ending at `end_rows`, NaN-padded on the left where the ticker's
     data starts later; never reaches into another ticker's rows. Returns (matrix, first_valid)."""
     offsets = np.arange(length - 1, -1, -1)

@@ -49,8 +49,9 @@ def fit_ridge(inputs: np.ndarray, targets: np.ndarray, alpha: float) -> RidgeMod
     return RidgeModel(coef=coef, intercept=y_mean - x_mean @ coef, alpha=float(alpha))
 
 
-def select_ridge(train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
-                 alphas: tuple[float, ...]) -> tuple[RidgeModel, dict[float, float]]:
+def select_ridge(
+    train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray], alphas: tuple[float, ...]
+) -> tuple[RidgeModel, dict[float, float]]:
     """Fit one model per alpha on training windows; keep the lowest validation MSE."""
     scores, best = {}, None
     for alpha in alphas:

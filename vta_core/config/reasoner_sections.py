@@ -8,7 +8,6 @@ from pydantic import Field, model_validator
 
 from vta_core.config.base import PositiveInt, Section
 
-
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -23,8 +22,9 @@ class TinyModelConfig(Section):
     kv_heads: PositiveInt = 2
     intermediate_size: PositiveInt = 128
     max_positions: PositiveInt = 1024
-    corpus_records: PositiveInt = Field(default=2000, description="training records whose prompts and analyst "
-                                        "narratives train the tokenizer")
+    corpus_records: PositiveInt = Field(
+        default=2000, description="training records whose prompts and analyst narratives train the tokenizer"
+    )
 
     @model_validator(mode="after")
     def _heads(self) -> TinyModelConfig:
@@ -59,10 +59,15 @@ class RewardConfig(Section):
 class SFTStageConfig(Section):
     """Supervised fine-tuning (stage 0 warm start, and the SFT of stage 2); loss on the completion only."""
 
-    enabled: bool | None = Field(default=None, description="stage 0 only: None = on exactly when the model is "
-                                 "the randomly initialised tiny-local model")
-    full_finetune: bool = Field(default=True, description="stage 0 only: train every weight (a random model "
-                                "has nothing for LoRA to adapt); stage 2 always continues the stage-1 adapter")
+    enabled: bool | None = Field(
+        default=None,
+        description="stage 0 only: None = on exactly when the model is the randomly initialised tiny-local model",
+    )
+    full_finetune: bool = Field(
+        default=True,
+        description="stage 0 only: train every weight (a random model "
+        "has nothing for LoRA to adapt); stage 2 always continues the stage-1 adapter",
+    )
     learning_rate: Annotated[float, Field(gt=0)] = 2e-4
     lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = "cosine"
     warmup_ratio: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
@@ -74,8 +79,10 @@ class SFTStageConfig(Section):
     max_records: PositiveInt | None = Field(default=None, description="seeded subsample of training records")
     max_length: PositiveInt = 1024
     think_sentences: tuple[int, ...] | None = Field(
-        default=None, description="stage 0 only: keep these sentence indices (negative from the end) of the "
-        "analyst's <think> block, so a tiny model learns short completions; None = the whole narrative")
+        default=None,
+        description="stage 0 only: keep these sentence indices (negative from the end) of the "
+        "analyst's <think> block, so a tiny model learns short completions; None = the whole narrative",
+    )
     save_steps: PositiveInt = 200
 
 
@@ -100,8 +107,10 @@ class GRPOStageConfig(Section):
     @model_validator(mode="after")
     def _divides(self) -> GRPOStageConfig:
         if (self.batch_size * self.grad_accum) % self.num_generations:
-            raise ValueError(f"batch_size x grad_accum ({self.batch_size * self.grad_accum}) must be divisible "
-                             f"by num_generations ({self.num_generations})")
+            raise ValueError(
+                f"batch_size x grad_accum ({self.batch_size * self.grad_accum}) must be divisible "
+                f"by num_generations ({self.num_generations})"
+            )
         return self
 
 
@@ -127,10 +136,13 @@ class GenerationConfig(Section):
     retry_temperature: Annotated[float, Field(gt=0)] = 0.7
     retries: Annotated[int, Field(ge=0)] = 1
     train_windows: Annotated[int, Field(ge=0)] | None = Field(
-        default=None, description="final stage: seeded subsample of train windows decoded for fusion; None = all")
+        default=None, description="final stage: seeded subsample of train windows decoded for fusion; None = all"
+    )
     eval_windows: PositiveInt | None = Field(
-        default=None, description="seeded subsample of val and of test windows decoded per stage (CPU time budget); "
-        "None = every window. Fusion falls back to y_phi on the windows left out")
+        default=None,
+        description="seeded subsample of val and of test windows decoded per stage (CPU time budget); "
+        "None = every window. Fusion falls back to y_phi on the windows left out",
+    )
     ablation: bool = Field(default=True, description="also decode val/test after stages 0-2 (the ablation rows)")
     evaluate_base: bool = Field(default=False, description="also decode the untrained model ('reasoner (base)')")
 

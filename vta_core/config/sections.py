@@ -14,43 +14,111 @@ from pydantic import Field, model_validator
 
 from vta_core.config.base import Fraction, PositiveInt, Section
 from vta_core.config.data_sections import (
-    CalendarConfig, DataConfig, DateSplit, PaperSplit, SourceConfig, SplitConfig, WalkForwardSplit, WindowConfig,
+    CalendarConfig,
+    DataConfig,
+    DateSplit,
+    PaperSplit,
+    SourceConfig,
+    SplitConfig,
+    WalkForwardSplit,
+    WindowConfig,
 )
 from vta_core.config.model_sections import (
-    BackboneConfig, DLinearConfig, FusionConfig, FusionTrainingConfig, PrototypeConfig, TrainingConfig, TSMixerConfig,
+    BackboneConfig,
+    DLinearConfig,
+    FusionConfig,
+    FusionTrainingConfig,
+    PrototypeConfig,
+    TrainingConfig,
+    TSMixerConfig,
 )
 from vta_core.config.reasoner_sections import (
-    LORA_TARGETS, GenerationConfig, GRPOStageConfig, LoRAConfig, ReasonerConfig, RejectionConfig, RewardConfig,
-    SFTStageConfig, TinyModelConfig,
+    LORA_TARGETS,
+    GenerationConfig,
+    GRPOStageConfig,
+    LoRAConfig,
+    ReasonerConfig,
+    RejectionConfig,
+    RewardConfig,
+    SFTStageConfig,
+    TinyModelConfig,
 )
 from vta_core.prompts.template import DEFAULT_SYSTEM, DEFAULT_USER, validate_templates
 
 __all__ = [  # every section, importable from here as before the split
-    "Section", "PositiveInt", "Fraction", "SourceConfig", "CalendarConfig", "WindowConfig", "PaperSplit", "DateSplit",
-    "WalkForwardSplit", "SplitConfig", "DataConfig", "IndicatorName", "AnnotationConfig", "PromptConfig",
-    "AnalystConfig", "LORA_TARGETS", "TinyModelConfig", "LoRAConfig", "RewardConfig", "SFTStageConfig",
-    "GRPOStageConfig", "RejectionConfig", "GenerationConfig", "ReasonerConfig", "TrainingConfig", "DLinearConfig",
-    "TSMixerConfig", "PrototypeConfig", "BackboneConfig", "BaselinesConfig", "RidgeConfig", "FusionTrainingConfig",
-    "FusionConfig", "EvaluationConfig", "RuntimeConfig", "VTAConfig",
+    "Section",
+    "PositiveInt",
+    "Fraction",
+    "SourceConfig",
+    "CalendarConfig",
+    "WindowConfig",
+    "PaperSplit",
+    "DateSplit",
+    "WalkForwardSplit",
+    "SplitConfig",
+    "DataConfig",
+    "IndicatorName",
+    "AnnotationConfig",
+    "PromptConfig",
+    "AnalystConfig",
+    "LORA_TARGETS",
+    "TinyModelConfig",
+    "LoRAConfig",
+    "RewardConfig",
+    "SFTStageConfig",
+    "GRPOStageConfig",
+    "RejectionConfig",
+    "GenerationConfig",
+    "ReasonerConfig",
+    "TrainingConfig",
+    "DLinearConfig",
+    "TSMixerConfig",
+    "PrototypeConfig",
+    "BackboneConfig",
+    "BaselinesConfig",
+    "RidgeConfig",
+    "FusionTrainingConfig",
+    "FusionConfig",
+    "EvaluationConfig",
+    "RuntimeConfig",
+    "VTAConfig",
 ]
 
 
 # ------------------------------------------------------------ annotation, prompts, analyst
 
-IndicatorName = Literal["sma", "ema", "momentum", "rsi", "willr", "cci", "adx", "bbands",
-                        "stoch_fastk", "stoch_slowk", "stoch_slowd", "macd_fast", "macd_slow", "macd_signal"]
+IndicatorName = Literal[
+    "sma",
+    "ema",
+    "momentum",
+    "rsi",
+    "willr",
+    "cci",
+    "adx",
+    "bbands",
+    "stoch_fastk",
+    "stoch_slowk",
+    "stoch_slowd",
+    "macd_fast",
+    "macd_slow",
+    "macd_signal",
+]
 
 
 class AnnotationConfig(Section):
     """Statistics and technical indicators per window (SPEC section 4)."""
 
     mode: Literal["window", "history"] = Field(
-        default="window", description="window: only the T rows of the window (paper); history: standard periods "
-        "on the causal history that ends at the window's last day")
+        default="window",
+        description="window: only the T rows of the window (paper); history: standard periods "
+        "on the causal history that ends at the window's last day",
+    )
     history_length: PositiveInt = Field(default=60, description="rows of causal history in history mode")
     price_column: Literal["Adj Close", "Close"] = Field(
-        default="Adj Close", description="series for the single-series indicators and the statistics; "
-        "high/low-based indicators use High, Low and Close")
+        default="Adj Close",
+        description="series for the single-series indicators and the statistics; "
+        "high/low-based indicators use High, Low and Close",
+    )
     period_overrides: dict[IndicatorName, PositiveInt] = Field(default_factory=dict)
     bb_nbdev: Annotated[float, Field(gt=0)] = 2.0
 
@@ -61,8 +129,11 @@ class PromptConfig(Section):
     system_template: str = DEFAULT_SYSTEM
     user_template: str = DEFAULT_USER
     significant_digits: Annotated[int, Field(ge=1, le=10)] = 4
-    tokenizer: str | None = Field(default=None, description="tokenizer.json file or Hugging Face folder used to "
-                                  "measure prompt lengths; None = the reasoner's tokenizer when it exists, else an estimate")
+    tokenizer: str | None = Field(
+        default=None,
+        description="tokenizer.json file or Hugging Face folder used to "
+        "measure prompt lengths; None = the reasoner's tokenizer when it exists, else an estimate",
+    )
     max_prompt_tokens: PositiveInt = 1024
 
     @model_validator(mode="after")

@@ -42,7 +42,9 @@ class CleansedPrices:
 def cleanse(frame: pd.DataFrame, calendar: CalendarConfig) -> CleansedPrices:
     reordered = _unsorted_tickers(frame)
     if reordered:
-        LOG.warning("rows of %d ticker(s) were not in date order and were sorted: %s", len(reordered), ", ".join(reordered[:10]))
+        LOG.warning(
+            "rows of %d ticker(s) were not in date order and were sorted: %s", len(reordered), ", ".join(reordered[:10])
+        )
     frame = frame.sort_values([TICKER, DATE, SOURCE_ROW], kind="stable").reset_index(drop=True)
     failures = {rule: mask for rule, mask in _rule_masks(frame, calendar).items() if mask.any()}
     any_failure = np.zeros(len(frame), dtype=bool)
@@ -91,8 +93,12 @@ def _rule_masks(frame: pd.DataFrame, calendar: CalendarConfig) -> dict[str, np.n
 def _off_calendar(frame: pd.DataFrame, calendar: CalendarConfig) -> np.ndarray:
     off = np.zeros(len(frame), dtype=bool)
     codes, tickers = pd.factorize(frame[TICKER])  # one lookup per ticker, not per row
-    markets = pd.Series(np.asarray([market_of(t, calendar.default_market, calendar.ticker_markets) for t in tickers],
-                                   dtype=object)[codes], index=frame.index)
+    markets = pd.Series(
+        np.asarray([market_of(t, calendar.default_market, calendar.ticker_markets) for t in tickers], dtype=object)[
+            codes
+        ],
+        index=frame.index,
+    )
     problems = []
     for market, rows in frame.groupby(markets.to_numpy(), sort=True).groups.items():
         dates = frame.loc[rows, DATE]

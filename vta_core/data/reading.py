@@ -48,14 +48,20 @@ def read_prices(path: Path, tickers: tuple[str, ...] | None = None) -> pd.DataFr
     missing = [c for c in REQUIRED_COLUMNS if c not in raw.columns]
     if missing:
         hints = {c: next((r for r in raw.columns if str(r).lower() == c.lower()), None) for c in missing}
-        detail = ", ".join(f"{c!r}" + (f" (found {hints[c]!r}: names are case-sensitive)" if hints[c] else "") for c in missing)
+        detail = ", ".join(
+            f"{c!r}" + (f" (found {hints[c]!r}: names are case-sensitive)" if hints[c] else "") for c in missing
+        )
         raise DataValidationError([DataProblem(label, "missing_column", f"missing required column(s) {detail}")])
     if raw.empty:
         raise DataValidationError([DataProblem(label, "empty_file", "file has a header but no rows")])
-    frame = pd.DataFrame({
-        SOURCE_FILE: pd.Categorical.from_codes(np.zeros(len(raw), dtype=np.int8), [label]),  # one label, not 6M strings
-        SOURCE_ROW: np.arange(1, len(raw) + 1),
-    })
+    frame = pd.DataFrame(
+        {
+            SOURCE_FILE: pd.Categorical.from_codes(
+                np.zeros(len(raw), dtype=np.int8), [label]
+            ),  # one label, not 6M strings
+            SOURCE_ROW: np.arange(1, len(raw) + 1),
+        }
+    )
     frame[TICKER] = raw[TICKER].astype("string").str.strip()
     for row in frame.index[frame[TICKER].isna() | (frame[TICKER] == "")]:
         problems.append(DataProblem(label, "missing_ticker", "ticker is empty", row=int(row) + 1, column=TICKER))
@@ -69,7 +75,10 @@ def read_prices(path: Path, tickers: tuple[str, ...] | None = None) -> pd.DataFr
         unknown = sorted(set(tickers) - set(frame[TICKER].unique()))
         if unknown:
             raise DataValidationError(
-                [DataProblem(label, "unknown_ticker", f"requested ticker {t!r} is not in the file", ticker=t) for t in unknown]
+                [
+                    DataProblem(label, "unknown_ticker", f"requested ticker {t!r} is not in the file", ticker=t)
+                    for t in unknown
+                ]
             )
         frame = frame[frame[TICKER].isin(tickers)].reset_index(drop=True)
     LOG.info("read %d rows for %d tickers from %s", len(frame), frame[TICKER].nunique(), path)
@@ -102,17 +111,27 @@ def _parse_dates(values: pd.Series, frame: pd.DataFrame, label: str, problems: l
         parsed = parsed.fillna(pd.to_datetime(values.where(parsed.isna()), errors="coerce", format="mixed"))
     for idx in parsed.index[parsed.isna()]:
         problems.append(
-            DataProblem(label, "bad_date", f"cannot parse date {values[idx]!r} (expected YYYY-MM-DD)",
-                        ticker=_ticker(frame, idx), row=int(idx) + 1, column=DATE)
+            DataProblem(
+                label,
+                "bad_date",
+                f"cannot parse date {values[idx]!r} (expected YYYY-MM-DD)",
+                ticker=_ticker(frame, idx),
+                row=int(idx) + 1,
+                column=DATE,
+            )
         )
     return parsed.dt.normalize().astype("datetime64[s]")
 
 
-def _parse_numbers(values: pd.Series, column: str, frame: pd.DataFrame, label: str, problems: list[DataProblem]) -> pd.Series:
+def _parse_numbers(
+    values: pd.Series, column: str, frame: pd.DataFrame, label: str, problems: list[DataProblem]
+) -> pd.Series:
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         return values.astype("float64")
     if pd.api.types.is_bool_dtype(values):
-        problems.append(DataProblem(label, "wrong_dtype", f"column {column!r} is boolean, expected numbers", column=column))
+        problems.append(
+            DataProblem(label, "wrong_dtype", f"column {column!r} is boolean, expected numbers", column=column)
+        )
         return pd.Series(np.nan, index=values.index)
     text = values.astype("string").str.strip()
     is_null = text.isna() | text.isin(NULL_TOKENS)
@@ -120,13 +139,24 @@ def _parse_numbers(values: pd.Series, column: str, frame: pd.DataFrame, label: s
     garbage = numbers.isna() & ~is_null
     if garbage.all():
         problems.append(
-            DataProblem(label, "wrong_dtype", f"column {column!r} holds no numbers (first value {values.iloc[0]!r})", column=column)
+            DataProblem(
+                label,
+                "wrong_dtype",
+                f"column {column!r} holds no numbers (first value {values.iloc[0]!r})",
+                column=column,
+            )
         )
     else:
         for idx in garbage.index[garbage]:
             problems.append(
-                DataProblem(label, "not_a_number", f"{column} is {values[idx]!r}, not a number or a null marker",
-                            ticker=_ticker(frame, idx), row=int(idx) + 1, column=column)
+                DataProblem(
+                    label,
+                    "not_a_number",
+                    f"{column} is {values[idx]!r}, not a number or a null marker",
+                    ticker=_ticker(frame, idx),
+                    row=int(idx) + 1,
+                    column=column,
+                )
             )
     return numbers.astype("float64")
 

@@ -31,8 +31,11 @@ def split_blocks(dates_by_ticker: dict[str, np.ndarray], split: SplitConfig, win
         rows = [_paper(t, len(d), split) for t, d in dates_by_ticker.items()]
     elif isinstance(split, DateSplit):
         purge = window.horizon if split.purge is None else split.purge
-        cut = _DateCuts(np.datetime64(split.train_end), np.datetime64(split.val_end),
-                        None if split.test_end is None else np.datetime64(split.test_end))
+        cut = _DateCuts(
+            np.datetime64(split.train_end),
+            np.datetime64(split.val_end),
+            None if split.test_end is None else np.datetime64(split.test_end),
+        )
         rows = [_by_dates(0, t, d, cut, purge) for t, d in dates_by_ticker.items()]
     elif isinstance(split, WalkForwardSplit):
         rows = _walk_forward(dates_by_ticker, split, window)
@@ -49,15 +52,24 @@ def _paper(ticker: str, n: int, split: PaperSplit) -> tuple:
 
 
 class _DateCuts:
-    def __init__(self, train_end: np.datetime64, val_end: np.datetime64, test_end: np.datetime64 | None,
-                 train_start: np.datetime64 | None = None):
+    def __init__(
+        self,
+        train_end: np.datetime64,
+        val_end: np.datetime64,
+        test_end: np.datetime64 | None,
+        train_start: np.datetime64 | None = None,
+    ):
         self.train_start, self.train_end, self.val_end, self.test_end = train_start, train_end, val_end, test_end
 
 
 def _by_dates(fold: int, ticker: str, dates: np.ndarray, cut: _DateCuts, purge: int) -> tuple:
     day = dates.astype("datetime64[D]")
     count = lambda bound: int(np.searchsorted(day, bound.astype("datetime64[D]"), side="right"))  # noqa: E731
-    lo = 0 if cut.train_start is None else int(np.searchsorted(day, cut.train_start.astype("datetime64[D]"), side="left"))
+    lo = (
+        0
+        if cut.train_start is None
+        else int(np.searchsorted(day, cut.train_start.astype("datetime64[D]"), side="left"))
+    )
     train_hi, val_hi = count(cut.train_end), count(cut.val_end)
     test_hi = len(day) if cut.test_end is None else count(cut.test_end)
     return (fold, ticker, len(day), lo, train_hi, train_hi + purge, val_hi, val_hi + purge, test_hi)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from vta_core.artifacts import write_json, write_parquet
-from vta_core.data.schema import DATE, PRICE_COLUMNS, TARGET, TICKER, VALUE_COLUMNS, VOLUME
+from vta_core.data.schema import DATE, TARGET, TICKER, VALUE_COLUMNS, VOLUME
 
 LOG = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
@@ -36,7 +36,9 @@ class WindowSet:
     def __len__(self) -> int:
         return len(self.index)
 
-    def select(self, split: str | tuple[str, ...] | None = None, fold: int | None = None, ticker: str | None = None) -> WindowSet:
+    def select(
+        self, split: str | tuple[str, ...] | None = None, fold: int | None = None, ticker: str | None = None
+    ) -> WindowSet:
         keep = np.ones(len(self.index), dtype=bool)
         if split is not None:
             keep &= self.index["split"].isin([split] if isinstance(split, str) else list(split)).to_numpy()
@@ -44,7 +46,9 @@ class WindowSet:
             keep &= (self.index["fold"] == fold).to_numpy()
         if ticker is not None:
             keep &= (self.index[TICKER] == ticker).to_numpy()
-        return WindowSet(self.panel, self.dates, self.index[keep].reset_index(drop=True), self.scalers, self.lookback, self.horizon)
+        return WindowSet(
+            self.panel, self.dates, self.index[keep].reset_index(drop=True), self.scalers, self.lookback, self.horizon
+        )
 
     def _gather(self, offset: int, length: int) -> np.ndarray:
         starts = self.index["start"].to_numpy(dtype=np.int64) + offset
@@ -115,13 +119,25 @@ def fit_scalers(prices: pd.DataFrame, offsets: dict[str, int], blocks: pd.DataFr
         vmin, vmax = float(train_volume.min()), float(train_volume.max())
         # A constant training volume has no range; a span of 1 keeps the transform defined and invertible.
         span = vmax - vmin if vmax > vmin else 1.0
-        rows.append((b.fold, b.ticker, float(train_target.mean()), float(train_target.std(ddof=0)), vmin, span, hi - lo,
-                     offsets[b.ticker]))
+        rows.append(
+            (
+                b.fold,
+                b.ticker,
+                float(train_target.mean()),
+                float(train_target.std(ddof=0)),
+                vmin,
+                span,
+                hi - lo,
+                offsets[b.ticker],
+            )
+        )
     columns = ["fold", TICKER, "price_mean", "price_std", "volume_min", "volume_span", "train_rows", "first_row"]
     return pd.DataFrame(rows, columns=columns)
 
 
-def build_windows(prices: pd.DataFrame, blocks: pd.DataFrame, lookback: int, horizon: int) -> tuple[WindowSet, pd.DataFrame]:
+def build_windows(
+    prices: pd.DataFrame, blocks: pd.DataFrame, lookback: int, horizon: int
+) -> tuple[WindowSet, pd.DataFrame]:
     """Enumerate windows of every (fold, ticker, split); return them and the exclusions table."""
     tickers = prices[TICKER].to_numpy()
     boundaries = np.flatnonzero(np.r_[True, tickers[1:] != tickers[:-1]])
@@ -129,7 +145,11 @@ def build_windows(prices: pd.DataFrame, blocks: pd.DataFrame, lookback: int, hor
     scalers = fit_scalers(prices, offsets, blocks)
     pieces, exclusions = [], []
     for scaler_id, b in enumerate(blocks.itertuples(index=False)):
-        ranges = {"train": (b.train_lo + lookback, b.train_hi), "val": (b.val_lo, b.val_hi), "test": (b.test_lo, b.test_hi)}
+        ranges = {
+            "train": (b.train_lo + lookback, b.train_hi),
+            "val": (b.val_lo, b.val_hi),
+            "test": (b.test_lo, b.test_hi),
+        }
         first = {s: max(lo - lookback, 0) for s, (lo, _) in ranges.items()}  # never before the ticker's first row
         counts = {s: hi - horizon - lookback - first[s] + 1 for s, (_, hi) in ranges.items()}
         reason = _exclusion_reason(b, counts, scalers.iloc[scaler_id])
@@ -159,20 +179,36 @@ def _exclusion_reason(block, counts: dict[str, int], scaler: pd.Series) -> str |
 
 def _index_frame(pieces: list, dates: np.ndarray, lookback: int) -> pd.DataFrame:
     if not pieces:
-        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in
-                             [("fold", "int16"), (TICKER, "str"), ("split", "str"), ("start", "int64"),
-                              ("scaler_id", "int32"), ("end_date", "datetime64[s]")]})
+        return pd.DataFrame(
+            {
+                c: pd.Series(dtype=t)
+                for c, t in [
+                    ("fold", "int16"),
+                    (TICKER, "str"),
+                    ("split", "str"),
+                    ("start", "int64"),
+                    ("scaler_id", "int32"),
+                    ("end_date", "datetime64[s]"),
+                ]
+            }
+        )
     sizes = np.array([len(p[3]) for p in pieces])
     starts = np.concatenate([p[3] for p in pieces])
     tickers = sorted({p[1] for p in pieces})
     ticker_code = {t: i for i, t in enumerate(tickers)}
     # Categoricals straight from integer codes: millions of windows never become Python strings.
-    frame = pd.DataFrame({
-        "fold": np.repeat([p[0] for p in pieces], sizes).astype(np.int16),
-        TICKER: pd.Categorical.from_codes(np.repeat([ticker_code[p[1]] for p in pieces], sizes).astype(np.int32), tickers),
-        "split": pd.Categorical.from_codes(np.repeat([SPLITS.index(p[2]) for p in pieces], sizes).astype(np.int8), list(SPLITS)),
-        "start": starts,
-        "scaler_id": np.repeat([p[4] for p in pieces], sizes).astype(np.int32),
-        "end_date": dates[starts + lookback - 1].astype("datetime64[s]"),
-    })
+    frame = pd.DataFrame(
+        {
+            "fold": np.repeat([p[0] for p in pieces], sizes).astype(np.int16),
+            TICKER: pd.Categorical.from_codes(
+                np.repeat([ticker_code[p[1]] for p in pieces], sizes).astype(np.int32), tickers
+            ),
+            "split": pd.Categorical.from_codes(
+                np.repeat([SPLITS.index(p[2]) for p in pieces], sizes).astype(np.int8), list(SPLITS)
+            ),
+            "start": starts,
+            "scaler_id": np.repeat([p[4] for p in pieces], sizes).astype(np.int32),
+            "end_date": dates[starts + lookback - 1].astype("datetime64[s]"),
+        }
+    )
     return frame

@@ -27,4 +27,6 @@ ABLATION = [
 
 
 def paper_rows() -> pd.DataFrame:
-    return pd.DataFrame([{"model": m, "source": SOURCE, "split": "test", "mse": mse, "mae": mae} for m, mse, mae in MAIN_TABLE])
+    return pd.DataFrame(
+        [{"model": m, "source": SOURCE, "split": "test", "mse": mse, "mae": mae} for m, mse, mae in MAIN_TABLE]
+    )

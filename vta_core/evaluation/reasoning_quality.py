@@ -17,12 +17,27 @@ from dataclasses import dataclass
 import pandas as pd
 
 from vta_core.analyst.rule_based import (
-    ADX_STRONG, ADX_WEAK, RSI_HIGH, RSI_LOW, STOCH_HIGH, STOCH_LOW, WILLR_HIGH, WILLR_LOW,
+    ADX_STRONG,
+    ADX_WEAK,
+    RSI_HIGH,
+    RSI_LOW,
+    STOCH_HIGH,
+    STOCH_LOW,
+    WILLR_HIGH,
+    WILLR_LOW,
 )
 from vta_core.prompts.parser import parse_answer
 from vta_core.prompts.text import format_number
 
-QUALITY_COLUMNS = ["model", "split", "valid", "numbers_quoted", "numbers_grounded", "claims_checked", "claims_consistent"]
+QUALITY_COLUMNS = [
+    "model",
+    "split",
+    "valid",
+    "numbers_quoted",
+    "numbers_grounded",
+    "claims_checked",
+    "claims_consistent",
+]
 _NUMBER = re.compile(r"(?<![\w.])[+-]?(?:\d+(?:\.\d+)?|\.\d+)(?![\w.])")
 
 
@@ -61,10 +76,12 @@ def _claims(ind: Mapping[str, float], last: float) -> dict[str, Callable[[], boo
     rsi, k, w = (_finite(ind, n) for n in ("rsi", "stoch_k", "willr"))
     sma, ema, macd, adx = (_finite(ind, n) for n in ("sma", "ema", "macd", "adx"))
     return {
-        "overbought": lambda: _any(_cmp(rsi, lambda v: v > RSI_HIGH), _cmp(k, lambda v: v > STOCH_HIGH),
-                                   _cmp(w, lambda v: v > WILLR_HIGH)),
-        "oversold": lambda: _any(_cmp(rsi, lambda v: v < RSI_LOW), _cmp(k, lambda v: v < STOCH_LOW),
-                                 _cmp(w, lambda v: v < WILLR_LOW)),
+        "overbought": lambda: _any(
+            _cmp(rsi, lambda v: v > RSI_HIGH), _cmp(k, lambda v: v > STOCH_HIGH), _cmp(w, lambda v: v > WILLR_HIGH)
+        ),
+        "oversold": lambda: _any(
+            _cmp(rsi, lambda v: v < RSI_LOW), _cmp(k, lambda v: v < STOCH_LOW), _cmp(w, lambda v: v < WILLR_LOW)
+        ),
         "uptrend": lambda: sma is not None and (last > sma or (ema is not None and ema > sma)),
         "downtrend": lambda: sma is not None and (last < sma or (ema is not None and ema < sma)),
         "bullish": lambda: _any(_cmp(macd, lambda v: v > 0), _cmp(ema, lambda v: sma is not None and v > sma)),
@@ -74,8 +91,9 @@ def _claims(ind: Mapping[str, float], last: float) -> dict[str, Callable[[], boo
     }
 
 
-def score_narrative(completion: str, prompt: str, indicators: Mapping[str, float], last_price: float,
-                    horizon: int, digits: int = 4) -> QualityScores:
+def score_narrative(
+    completion: str, prompt: str, indicators: Mapping[str, float], last_price: float, horizon: int, digits: int = 4
+) -> QualityScores:
     parsed = parse_answer(completion, horizon)
     reasoning = parsed.reasoning if parsed.reasoning else completion
     prompt_numbers = {format_number(float(m), digits) for m in _NUMBER.findall(prompt)}
@@ -96,9 +114,14 @@ def score_narrative(completion: str, prompt: str, indicators: Mapping[str, float
 def quality_summary(rows: pd.DataFrame) -> pd.DataFrame:
     """Per model and split: format validity rate, grounding and consistency (pooled over narratives)."""
     grouped = rows.groupby(["model", "split"], observed=True)
-    summary = grouped.agg(narratives=("valid", "size"), format_valid=("valid", "mean"),
-                          quoted=("numbers_quoted", "sum"), grounded=("numbers_grounded", "sum"),
-                          checked=("claims_checked", "sum"), consistent=("claims_consistent", "sum")).reset_index()
+    summary = grouped.agg(
+        narratives=("valid", "size"),
+        format_valid=("valid", "mean"),
+        quoted=("numbers_quoted", "sum"),
+        grounded=("numbers_grounded", "sum"),
+        checked=("claims_checked", "sum"),
+        consistent=("claims_consistent", "sum"),
+    ).reset_index()
     summary["grounding"] = summary["grounded"] / summary["quoted"].where(summary["quoted"] > 0)
     summary["consistency"] = summary["consistent"] / summary["checked"].where(summary["checked"] > 0)
     return summary[["model", "split", "narratives", "format_valid", "grounding", "consistency"]]

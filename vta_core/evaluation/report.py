@@ -35,10 +35,15 @@ def error_markdown(summary: pd.DataFrame, digits: int = 4, show_paper: bool = Tr
 def quality_markdown(quality: pd.DataFrame) -> str:
     """Reasoning quality of every model that writes narratives."""
     pct = lambda v: "-" if pd.isna(v) else f"{100 * v:.1f}%"  # noqa: E731
-    lines = ["### Reasoning quality of narratives", "",
-             "| model | split | narratives | format valid | numeric grounding | claim consistency |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "### Reasoning quality of narratives",
+        "",
+        "| model | split | narratives | format valid | numeric grounding | claim consistency |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in quality.itertuples(index=False):
-        lines.append(f"| {r.model} | {r.split} | {r.narratives} | {pct(r.format_valid)} | {pct(r.grounding)} | "
-                     f"{pct(r.consistency)} |")
+        lines.append(
+            f"| {r.model} | {r.split} | {r.narratives} | {pct(r.format_valid)} | {pct(r.grounding)} | "
+            f"{pct(r.consistency)} |"
+        )
     return "\n".join(lines) + "\n"

@@ -49,8 +49,17 @@ def raw_window_index(raw: pd.DataFrame, window: WindowConfig, split: PaperSplit)
         price = groups[b.ticker][TARGET].to_numpy(dtype=float)
         train = price[b.train_lo : b.train_hi]
         last = (price[start + t - 1] - np.nanmean(train)) / np.nanstd(train)
-        frames.append(pd.DataFrame({TICKER: b.ticker, "example_index": np.arange(len(start)), "split": names,
-                                    "window_end_date": dates[b.ticker][start + t - 1], "last": last}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    TICKER: b.ticker,
+                    "example_index": np.arange(len(start)),
+                    "split": names,
+                    "window_end_date": dates[b.ticker][start + t - 1],
+                    "last": last,
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -59,8 +68,11 @@ def map_released(raw: pd.DataFrame, forecasts: pd.DataFrame, window: WindowConfi
     index = raw_window_index(raw, window, split)
     expected = index.groupby(TICKER).size()
     got = forecasts.groupby(TICKER).size()
-    wrong = [f"{t}: release has {got.get(t, 0)}, raw rows give {expected.get(t, 0)}"
-             for t in sorted(set(expected.index) | set(got.index)) if got.get(t, 0) != expected.get(t, 0)]
+    wrong = [
+        f"{t}: release has {got.get(t, 0)}, raw rows give {expected.get(t, 0)}"
+        for t in sorted(set(expected.index) | set(got.index))
+        if got.get(t, 0) != expected.get(t, 0)
+    ]
     if wrong:
         raise ReleasedForecastError("released forecasts do not match the raw-row windows: " + "; ".join(wrong[:10]))
     return index.merge(forecasts, on=[TICKER, "example_index"], how="inner", validate="one_to_one")

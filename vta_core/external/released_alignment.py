@@ -44,12 +44,17 @@ class GroupRecovery:
 
 
 def _median_corr(first: list[np.ndarray], last: list[np.ndarray]) -> float:
-    values = [np.corrcoef(f, l)[0, 1] for f, l in zip(first, last) if len(f) > 2 and np.std(f) > 0 and np.std(l) > 0]
+    values = [
+        np.corrcoef(f, g)[0, 1]
+        for f, g in zip(first, last, strict=True)
+        if len(f) > 2 and np.std(f) > 0 and np.std(g) > 0
+    ]
     return float(np.median(values)) if values else float("nan")
 
 
-def recover_order(mapped: pd.DataFrame, last_values: pd.DataFrame, splits: tuple[str, ...] = SHUFFLED_SPLITS,
-                  min_tickers: int = 8) -> tuple[pd.DataFrame, list[GroupRecovery]]:
+def recover_order(
+    mapped: pd.DataFrame, last_values: pd.DataFrame, splits: tuple[str, ...] = SHUFFLED_SPLITS, min_tickers: int = 8
+) -> tuple[pd.DataFrame, list[GroupRecovery]]:
     """Reassign `window_end_date` of the shuffled splits; drop forecasts of unrecoverable groups.
 
     mapped: the release mapped on raw rows (ticker, example_index, split, window_end_date, h1..hH).
@@ -76,10 +81,16 @@ def recover_order(mapped: pd.DataFrame, last_values: pd.DataFrame, splits: tuple
             before = _median_corr(firsts, lasts)
             if len(usable) < min_tickers:
                 reports.append(GroupRecovery(split, int(size), len(tickers), len(usable), False, before, float("nan")))
-                LOG.warning("released %s forecasts of %s (%d windows each) dropped: %d tickers are too few to "
-                            "recover their shuffled order", split, tickers, size, len(usable))
+                LOG.warning(
+                    "released %s forecasts of %s (%d windows each) dropped: %d tickers are too few to "
+                    "recover their shuffled order",
+                    split,
+                    tickers,
+                    size,
+                    len(usable),
+                )
                 continue
-            cost = sum((f[:, None] - l[None, :]) ** 2 for f, l in zip(firsts, lasts))
+            cost = sum((f[:, None] - g[None, :]) ** 2 for f, g in zip(firsts, lasts, strict=True))
             position, window = linear_sum_assignment(cost)
             order = window[np.argsort(position)]  # forecast position i belongs to the order[i]-th window in time
             after = _median_corr([f[np.argsort(order)] for f in firsts], lasts)
@@ -88,6 +99,13 @@ def recover_order(mapped: pd.DataFrame, last_values: pd.DataFrame, splits: tuple
                 g = by_ticker[t].copy()
                 g["window_end_date"] = np.sort(g["window_end_date"].to_numpy())[order]
                 kept.append(g)
-            LOG.info("released %s forecasts, %d tickers x %d windows: order recovered (median correlation of first "
-                     "step with last price %.3f -> %.3f)", split, len(tickers), size, before, after)
+            LOG.info(
+                "released %s forecasts, %d tickers x %d windows: order recovered (median correlation of first "
+                "step with last price %.3f -> %.3f)",
+                split,
+                len(tickers),
+                size,
+                before,
+                after,
+            )
     return pd.concat(kept, ignore_index=True), reports

@@ -41,13 +41,18 @@ def forecast_vectors(forecasts: pd.DataFrame, horizon: int) -> pd.DataFrame:
         raise ConditioningError(f"reasoning forecasts hold several models {sorted(models)}; pass one")
     if "seed" in forecasts and forecasts["seed"].nunique() > 1:
         raise ConditioningError("reasoning forecasts hold several seeds; pass one")
-    frame = forecasts.assign(ticker=forecasts["ticker"].astype(str), split=forecasts["split"].astype(str),
-                             window_end_date=as_day(forecasts["window_end_date"]))
+    frame = forecasts.assign(
+        ticker=forecasts["ticker"].astype(str),
+        split=forecasts["split"].astype(str),
+        window_end_date=as_day(forecasts["window_end_date"]),
+    )
     duplicated = frame.duplicated(KEYS + ["step"])
     if duplicated.any():
         first = frame[duplicated].iloc[0]
-        raise ConditioningError(f"reasoning forecasts repeat step {first['step']} of window {first['ticker']} "
-                                f"{first['split']} {first['window_end_date']}")
+        raise ConditioningError(
+            f"reasoning forecasts repeat step {first['step']} of window {first['ticker']} "
+            f"{first['split']} {first['window_end_date']}"
+        )
     wide = frame.pivot(index=KEYS, columns="step", values="y_hat")
     missing = [s for s in range(1, horizon + 1) if s not in wide.columns]
     if missing:
@@ -55,13 +60,15 @@ def forecast_vectors(forecasts: pd.DataFrame, horizon: int) -> pd.DataFrame:
     wide = wide[list(range(1, horizon + 1))]
     incomplete = wide.isna().any(axis=1)
     if incomplete.any():
-        raise ConditioningError(f"{int(incomplete.sum())} reasoning forecasts miss some steps, e.g. "
-                                f"{wide.index[incomplete][0]}")
+        raise ConditioningError(
+            f"{int(incomplete.sum())} reasoning forecasts miss some steps, e.g. {wide.index[incomplete][0]}"
+        )
     return wide
 
 
-def attributes_for(index: pd.DataFrame, forecasts: pd.DataFrame, attributes: tuple[str, ...],
-                   horizon: int) -> tuple[np.ndarray, np.ndarray]:
+def attributes_for(
+    index: pd.DataFrame, forecasts: pd.DataFrame, attributes: tuple[str, ...], horizon: int
+) -> tuple[np.ndarray, np.ndarray]:
     """c (n_windows, n_attributes) and available (n_windows,) for the windows of `index` (ticker, split,
     end_date), in the order of `index`. Unavailable rows of c are 0 (never read: the null token replaces them)."""
     unknown = sorted(set(attributes) - set(ATTRIBUTES))
@@ -72,8 +79,14 @@ def attributes_for(index: pd.DataFrame, forecasts: pd.DataFrame, attributes: tup
     wide = forecast_vectors(forecasts, horizon)
     values = wide.to_numpy(dtype=float)
     table = pd.DataFrame({name: ATTRIBUTES[name](values) for name in attributes}, index=wide.index)
-    keys = pd.MultiIndex.from_arrays([index["ticker"].astype(str).to_numpy(), index["split"].astype(str).to_numpy(),
-                                      as_day(index["end_date"]).to_numpy()], names=KEYS)
+    keys = pd.MultiIndex.from_arrays(
+        [
+            index["ticker"].astype(str).to_numpy(),
+            index["split"].astype(str).to_numpy(),
+            as_day(index["end_date"]).to_numpy(),
+        ],
+        names=KEYS,
+    )
     aligned = table.reindex(keys)
     available = aligned.notna().all(axis=1).to_numpy()
     return np.nan_to_num(aligned.to_numpy(dtype=float), nan=0.0), available

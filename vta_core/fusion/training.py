@@ -32,8 +32,10 @@ class FusionArrays:
     def __post_init__(self) -> None:
         n = len(self.x)
         if any(len(a) != n for a in (self.y, self.c, self.available, self.y_phi)):
-            raise ValueError("fusion arrays differ in length: "
-                             f"{[len(a) for a in (self.x, self.y, self.c, self.available, self.y_phi)]}")
+            raise ValueError(
+                "fusion arrays differ in length: "
+                f"{[len(a) for a in (self.x, self.y, self.c, self.available, self.y_phi)]}"
+            )
 
     def tensors(self, rows: np.ndarray, device: torch.device) -> tuple[torch.Tensor, ...]:
         f32 = lambda a: torch.as_tensor(np.asarray(a[rows], dtype=np.float32), device=device)  # noqa: E731
@@ -57,8 +59,9 @@ def guided_mse(model: FusionModel, data: FusionArrays, scale: float) -> float:
     return float(np.mean((y - data.y) ** 2))
 
 
-def fit_fusion(model: FusionModel, train: FusionArrays, val: FusionArrays, config: FusionTrainingConfig,
-               seed: int) -> TrainResult:
+def fit_fusion(
+    model: FusionModel, train: FusionArrays, val: FusionArrays, config: FusionTrainingConfig, seed: int
+) -> TrainResult:
     """Train in place; on return the model holds the weights with the lowest guided validation MSE."""
     seed_everything(seed)
     device = resolve_device(config.train.device)

@@ -29,11 +29,25 @@ def latest_windows(prices: pd.DataFrame, trained: WindowSet, source: Path) -> Wi
     for ticker, group in prices.groupby(TICKER, sort=True, observed=True):
         ticker = str(ticker)
         if ticker not in known:
-            problems.append(DataProblem(str(source), "unknown_ticker", f"the run was not trained on {ticker}; it "
-                                        f"knows {len(known)} tickers (e.g. {', '.join(sorted(known)[:5])})", ticker))
+            problems.append(
+                DataProblem(
+                    str(source),
+                    "unknown_ticker",
+                    f"the run was not trained on {ticker}; it "
+                    f"knows {len(known)} tickers (e.g. {', '.join(sorted(known)[:5])})",
+                    ticker,
+                )
+            )
         elif len(group) < lookback:
-            problems.append(DataProblem(str(source), "too_little_history", f"{len(group)} clean rows, the window "
-                                        f"needs T = {lookback} (see the cleansing audit for dropped rows)", ticker))
+            problems.append(
+                DataProblem(
+                    str(source),
+                    "too_little_history",
+                    f"{len(group)} clean rows, the window "
+                    f"needs T = {lookback} (see the cleansing audit for dropped rows)",
+                    ticker,
+                )
+            )
         else:
             offsets[ticker] = sum(len(g) for g in rows)
             rows.append(group)
@@ -48,8 +62,15 @@ def latest_windows(prices: pd.DataFrame, trained: WindowSet, source: Path) -> Wi
     sizes = frame.groupby(TICKER, sort=True, observed=True).size()
     starts = np.array([offsets[t] + int(sizes[t]) - lookback for t in tickers], dtype=np.int64)
     dates = frame[DATE].to_numpy().astype("datetime64[s]")
-    index = pd.DataFrame({"fold": np.full(len(tickers), fold, dtype=np.int16), TICKER: tickers,
-                          "split": SPLIT, "start": starts, "scaler_id": np.arange(len(tickers), dtype=np.int32),
-                          "end_date": dates[starts + lookback - 1]})
+    index = pd.DataFrame(
+        {
+            "fold": np.full(len(tickers), fold, dtype=np.int16),
+            TICKER: tickers,
+            "split": SPLIT,
+            "start": starts,
+            "scaler_id": np.arange(len(tickers), dtype=np.int32),
+            "end_date": dates[starts + lookback - 1],
+        }
+    )
     panel = np.ascontiguousarray(frame[list(VALUE_COLUMNS)].to_numpy(dtype=np.float64))
     return WindowSet(panel, dates, index, chosen, lookback, trained.horizon)

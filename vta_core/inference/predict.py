@@ -21,6 +21,7 @@ import pandas as pd
 import yaml
 
 from vta_core.analyst import rule_based
+from vta_core.annotation.indicators import INDICATORS
 from vta_core.artifacts import ArtifactRef, require, write_parquet
 from vta_core.config.sections import VTAConfig
 from vta_core.data.calendars import market_of, sessions
@@ -32,7 +33,6 @@ from vta_core.fusion import conditioning, guidance, training
 from vta_core.inference.latest import latest_windows
 from vta_core.models import trainer
 from vta_core.prompts.parser import parse_answer
-from vta_core.annotation.indicators import INDICATORS
 from vta_core.prompts.records import STAT_COLUMNS, PromptParts, chat_records
 from vta_core.prompts.text import INDICATOR_LABELS
 from vta_core.stages import fusion_stage
@@ -93,17 +93,18 @@ def _analyst(refs: dict, ws: WindowSet, annotations: pd.DataFrame, digits: int) 
     names = [n for n in INDICATOR_LABELS if n in annotations.columns]
     texts, parsed = [], np.full_like(forecasts, np.nan)
     for i in range(len(ws)):
-        stats = dict(zip(STAT_COLUMNS, annotations[list(STAT_COLUMNS)].to_numpy(float)[i]))
-        text = rule_based.narrative(history[i], stats, dict(zip(names, annotations[names].to_numpy(float)[i])),
-                                    forecasts[i], digits)
+        stats = dict(zip(STAT_COLUMNS, annotations[list(STAT_COLUMNS)].to_numpy(float)[i], strict=False))
+        values = dict(zip(names, annotations[names].to_numpy(float)[i], strict=True))
+        text = rule_based.narrative(history[i], stats, values, forecasts[i], digits)
         answer = parse_answer(text, ws.horizon)
         parsed[i] = answer.forecast if answer.valid else np.nan
         texts.append(text)
     return texts, parsed
 
 
-def _reasoner(cfg: VTAConfig, refs: dict, ws: WindowSet, annotations: pd.DataFrame,
-              labels: dict[str, str]) -> tuple[list[str], np.ndarray, np.ndarray] | None:
+def _reasoner(
+    cfg: VTAConfig, refs: dict, ws: WindowSet, annotations: pd.DataFrame, labels: dict[str, str]
+) -> tuple[list[str], np.ndarray, np.ndarray] | None:
     """The run's stage-3 reasoner on the new windows: (texts, forecasts with NaN rows, valid), or None."""
     if "reasoner_stage3" not in refs:
         return None
@@ -117,8 +118,18 @@ def _reasoner(cfg: VTAConfig, refs: dict, ws: WindowSet, annotations: pd.DataFra
     net, tokenizer = loading.load_checkpoint(checkpoint, cfg.reasoner, trainable=False)
     net.to(loading.torch_device(cfg.reasoner.device))
     g = cfg.reasoner.generation
-    decoded = generation.generate(net, tokenizer, records, ws.horizon, g.batch_size, g.max_new_tokens, g.temperature,
-                                  g.retry_temperature, g.retries, cfg.reasoner.seed)
+    decoded = generation.generate(
+        net,
+        tokenizer,
+        records,
+        ws.horizon,
+        g.batch_size,
+        g.max_new_tokens,
+        g.temperature,
+        g.retry_temperature,
+        g.retries,
+        cfg.reasoner.seed,
+    )
     valid = np.array([d.parsed.valid for d in decoded], dtype=bool)
     forecasts = np.array([d.parsed.forecast if d.parsed.valid else [np.nan] * ws.horizon for d in decoded], dtype=float)
     return [d.text for d in decoded], forecasts, valid
@@ -137,8 +148,12 @@ def predict_latest(run_folder: Path, input_path: Path, output: Path | None = Non
     raw = read_prices(input_path)  # validation errors name file, ticker, row and rule
     cleaned = cleanse(raw, cfg.data.calendar)
     if len(cleaned.audit):
-        LOG.warning("%s: cleansing dropped %d rows: %s", input_path, len(cleaned.audit),
-                    cleaned.audit["rule"].value_counts().to_dict())
+        LOG.warning(
+            "%s: cleansing dropped %d rows: %s",
+            input_path,
+            len(cleaned.audit),
+            cleaned.audit["rule"].value_counts().to_dict(),
+        )
     trained = load_windows(ArtifactRef.model_validate(refs["windows"]))
     ws = latest_windows(cleaned.prices, trained, input_path)
     annotations, periods = annotate_windows(ws, cfg.annotation)
@@ -147,7 +162,7 @@ def predict_latest(run_folder: Path, input_path: Path, output: Path | None = Non
     own = _reasoner(cfg, refs, ws, annotations, periods.labels())
     if own is not None:  # the reasoner speaks where its output parsed; the analyst covers the rest
         texts, forecasts, valid = own
-        narratives = [t if ok else n for t, n, ok in zip(texts, narratives, valid)]
+        narratives = [t if ok else n for t, n, ok in zip(texts, narratives, valid, strict=False)]
         reasoning = np.where(valid[:, None], forecasts, np.nan)
         narrator = np.where(valid, "reasoner (stage 3)", "rule-based analyst (reasoner output did not parse)")
     backbone_ref, seed = _backbone(refs)
@@ -159,10 +174,18 @@ def predict_latest(run_folder: Path, input_path: Path, output: Path | None = Non
     fusion = _fusion_for(refs, "reasoner", seed) if own is not None else None
     if fusion is not None:
         fold = int(ws.index["fold"].iloc[0])
-        net, psi, attributes = fusion_stage.load_fusion(ArtifactRef.model_validate(fusion["fusion"]), backbone_ref, fold)
-        table = pd.DataFrame({"ticker": np.repeat(ws.index["ticker"].to_numpy(), ws.horizon), "split": "predict",
-                              "window_end_date": np.repeat(ws.index["end_date"].to_numpy(), ws.horizon),
-                              "step": np.tile(np.arange(1, ws.horizon + 1), len(ws)), "y_hat": reasoning.reshape(-1)})
+        net, psi, attributes = fusion_stage.load_fusion(
+            ArtifactRef.model_validate(fusion["fusion"]), backbone_ref, fold
+        )
+        table = pd.DataFrame(
+            {
+                "ticker": np.repeat(ws.index["ticker"].to_numpy(), ws.horizon),
+                "split": "predict",
+                "window_end_date": np.repeat(ws.index["end_date"].to_numpy(), ws.horizon),
+                "step": np.tile(np.arange(1, ws.horizon + 1), len(ws)),
+                "y_hat": reasoning.reshape(-1),
+            }
+        )
         c, available = conditioning.attributes_for(ws.index, table.dropna(), attributes, ws.horizon)
         arrays = training.FusionArrays(x, np.zeros_like(y_phi), c, available, y_phi)
         y_psi = training.predict_conditional(psi, arrays)
@@ -173,15 +196,27 @@ def predict_latest(run_folder: Path, input_path: Path, output: Path | None = Non
     to_price = lambda z: z * std[:, None] + mean[:, None]  # noqa: E731
     tickers = ws.index["ticker"].astype(str).to_numpy()
     ends = ws.index["end_date"].to_numpy()
-    result = pd.DataFrame({
-        "ticker": tickers, "window_end_date": ends,
-        "last_price": to_price(x[:, -1:, TARGET_COLUMN].astype(float))[:, 0],
-        "forecast_dates": [_forecast_dates(cfg, t, e, ws.horizon) for t, e in zip(tickers, ends)],
-        "forecast": list(to_price(y)), "y_phi": list(to_price(y_phi)), "y_psi": list(to_price(y_psi)),
-        "reasoner_forecast": list(to_price(reasoning)), "forecast_scaled": list(y),
-        "narrative": narratives, "narrator": narrator, "fused": pd.isna(reason), "fallback_reason": reason,
-        "backbone_seed": seed, "guidance_scale": scale, "scale_mean": mean, "scale_std": std,  # narrative numbers are z-scores: price = z * std + mean
-    })
+    result = pd.DataFrame(
+        {
+            "ticker": tickers,
+            "window_end_date": ends,
+            "last_price": to_price(x[:, -1:, TARGET_COLUMN].astype(float))[:, 0],
+            "forecast_dates": [_forecast_dates(cfg, t, e, ws.horizon) for t, e in zip(tickers, ends, strict=False)],
+            "forecast": list(to_price(y)),
+            "y_phi": list(to_price(y_phi)),
+            "y_psi": list(to_price(y_psi)),
+            "reasoner_forecast": list(to_price(reasoning)),
+            "forecast_scaled": list(y),
+            "narrative": narratives,
+            "narrator": narrator,
+            "fused": pd.isna(reason),
+            "fallback_reason": reason,
+            "backbone_seed": seed,
+            "guidance_scale": scale,
+            "scale_mean": mean,
+            "scale_std": std,  # narrative numbers are z-scores: price = z * std + mean
+        }
+    )
     if output is not None:
         write_parquet(output, result)
     return Prediction(result, cleaned.audit)

@@ -22,8 +22,9 @@ EPS = 1e-5
 
 
 def _encoder_layer(config: BackboneConfig) -> nn.TransformerEncoderLayer:
-    return nn.TransformerEncoderLayer(config.d_model, config.n_heads, 4 * config.d_model, config.dropout,
-                                      batch_first=True, norm_first=True)
+    return nn.TransformerEncoderLayer(
+        config.d_model, config.n_heads, 4 * config.d_model, config.dropout, batch_first=True, norm_first=True
+    )
 
 
 class CalfBackbone(Forecaster):
@@ -35,8 +36,13 @@ class CalfBackbone(Forecaster):
         if config.branches == "pretrained":
             from vta_core.models.pretrained_layers import pretrained_branches
 
-            temporal, textual, d = pretrained_branches(config.pretrained_source, config.pretrained_layers,
-                                                       config.lora_rank, config.lora_alpha, config.lora_targets)
+            temporal, textual, d = pretrained_branches(
+                config.pretrained_source,
+                config.pretrained_layers,
+                config.lora_rank,
+                config.lora_alpha,
+                config.lora_targets,
+            )
         else:
             d = config.d_model
             temporal = nn.ModuleList(_encoder_layer(config) for _ in range(config.n_layers))
@@ -66,7 +72,7 @@ class CalfBackbone(Forecaster):
         keys = self.prototype_projection(self.prototypes).unsqueeze(0).expand(x.shape[0], -1, -1)  # (B, k, d)
         text, _ = self.cross_attention(tokens, keys, keys, need_weights=False)  # (B, C, d)
         hidden_time, hidden_text, h_time, h_text = [], [], tokens, text
-        for time_layer, text_layer in zip(self.temporal, self.textual):
+        for time_layer, text_layer in zip(self.temporal, self.textual, strict=False):
             h_time, h_text = time_layer(h_time), text_layer(h_text)
             hidden_time.append(h_time)
             hidden_text.append(h_text)
@@ -99,12 +105,16 @@ class CalfBackbone(Forecaster):
             total = total + cfg.output_loss_weight * nn.functional.l1_loss(y_time, y_text)
         if cfg.feature_loss_weight > 0:
             layers = len(hidden_time)
-            feature = sum(cfg.feature_decay ** (layers - 1 - i) * nn.functional.l1_loss(a, b)
-                          for i, (a, b) in enumerate(zip(hidden_time, hidden_text)))
+            feature = sum(
+                cfg.feature_decay ** (layers - 1 - i) * nn.functional.l1_loss(a, b)
+                for i, (a, b) in enumerate(zip(hidden_time, hidden_text, strict=False))
+            )
             total = total + cfg.feature_loss_weight * feature
         return total
 
 
 @register("calf", BackboneConfig)
-def build_calf(config: BackboneConfig, shape: DataShape, n_prototypes: int = 8, prototype_dim: int = 16) -> CalfBackbone:
+def build_calf(
+    config: BackboneConfig, shape: DataShape, n_prototypes: int = 8, prototype_dim: int = 16
+) -> CalfBackbone:
     return CalfBackbone(config, shape, n_prototypes, prototype_dim)

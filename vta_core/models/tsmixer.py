@@ -43,8 +43,13 @@ class MixerBlock(nn.Module):
         self.time_norm = _Norm(norm, lookback, channels)
         self.time_mlp = nn.Sequential(nn.Linear(lookback, lookback), nn.ReLU(), nn.Dropout(dropout))
         self.feature_norm = _Norm(norm, lookback, channels)
-        self.feature_mlp = nn.Sequential(nn.Linear(channels, ff_dim), nn.ReLU(), nn.Dropout(dropout),
-                                         nn.Linear(ff_dim, channels), nn.Dropout(dropout))
+        self.feature_mlp = nn.Sequential(
+            nn.Linear(channels, ff_dim),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(ff_dim, channels),
+            nn.Dropout(dropout),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, T, C)
         mixed = self.time_mlp(self.time_norm(x).transpose(1, 2)).transpose(1, 2)
@@ -58,8 +63,12 @@ class TSMixer(Forecaster):
     def __init__(self, config: TSMixerConfig, shape: DataShape):
         super().__init__(shape)
         self.config = config
-        self.blocks = nn.Sequential(*(MixerBlock(shape.lookback, shape.channels, config.ff_dim, config.dropout,
-                                                 config.norm) for _ in range(config.n_blocks)))
+        self.blocks = nn.Sequential(
+            *(
+                MixerBlock(shape.lookback, shape.channels, config.ff_dim, config.dropout, config.norm)
+                for _ in range(config.n_blocks)
+            )
+        )
         self.head = nn.Linear(shape.lookback, shape.horizon)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, H)

@@ -49,7 +49,7 @@ def parse_answer(text: str, horizon: int) -> ParsedAnswer:
     if text[think_close + len("</think>") : answer_open].strip():
         return _fail("text_between_blocks", "only whitespace may separate </think> and <answer>", reasoning)
     if text[answer_close + len("</answer>") :].strip():
-        return _fail("text_after_answer", f"{text[answer_close + len('</answer>'):].strip()[:40]!r}", reasoning)
+        return _fail("text_after_answer", f"{text[answer_close + len('</answer>') :].strip()[:40]!r}", reasoning)
     if not reasoning:
         return _fail("empty_reasoning", "the <think> block is empty", reasoning)
     body = text[answer_open + len("<answer>") : answer_close].strip()

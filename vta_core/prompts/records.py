@@ -28,8 +28,13 @@ class PromptParts:
     periods: Mapping[str, str]  # indicator name -> period label shown in the prompt, e.g. "5" or "2/5/2"
 
 
-def chat_records(series: np.ndarray, targets: np.ndarray, annotations: pd.DataFrame, parts: PromptParts,
-                 indicator_names: tuple[str, ...]) -> Iterator[dict]:
+def chat_records(
+    series: np.ndarray,
+    targets: np.ndarray,
+    annotations: pd.DataFrame,
+    parts: PromptParts,
+    indicator_names: tuple[str, ...],
+) -> Iterator[dict]:
     """One record per window; `series` (n, T) is the shown price series, `targets` (n, H)."""
     lookback, horizon = series.shape[1], targets.shape[1]
     stats = annotations[list(STAT_COLUMNS)].to_numpy(dtype=float)
@@ -41,8 +46,10 @@ def chat_records(series: np.ndarray, targets: np.ndarray, annotations: pd.DataFr
             "lookback": lookback,
             "horizon": horizon,
             "series": series_text(series[i], parts.digits),
-            "statistics": statistics_block(dict(zip(STAT_COLUMNS, stats[i])), parts.digits),
-            "indicators": indicator_block(dict(zip(indicator_names, indicators[i])), parts.periods, parts.digits),
+            "statistics": statistics_block(dict(zip(STAT_COLUMNS, stats[i], strict=False)), parts.digits),
+            "indicators": indicator_block(
+                dict(zip(indicator_names, indicators[i], strict=True)), parts.periods, parts.digits
+            ),
             "ticker": tickers[i],
             "end_date": end_dates[i],
         }

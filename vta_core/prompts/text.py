@@ -41,12 +41,14 @@ def series_text(values: Sequence[float], digits: int = 4) -> str:
 def statistics_block(stats: Mapping[str, float], digits: int = 4) -> str:
     """Statistics of one window; `*_day` entries are 1-based day positions within the window."""
     day = lambda key: str(int(stats[key]))  # noqa: E731
-    return "\n".join([
-        f"- Minimum: {format_number(stats['min'], digits)} (day {day('min_day')})",
-        f"- Maximum: {format_number(stats['max'], digits)} (day {day('max_day')})",
-        f"- Mean: {format_number(stats['mean'], digits)}",
-        f"- Median: {format_number(stats['median'], digits)} (day {day('median_day')})",
-    ])
+    return "\n".join(
+        [
+            f"- Minimum: {format_number(stats['min'], digits)} (day {day('min_day')})",
+            f"- Maximum: {format_number(stats['max'], digits)} (day {day('max_day')})",
+            f"- Mean: {format_number(stats['mean'], digits)}",
+            f"- Median: {format_number(stats['median'], digits)} (day {day('median_day')})",
+        ]
+    )
 
 
 def indicator_block(values: Mapping[str, float], periods: Mapping[str, str], digits: int = 4) -> str:

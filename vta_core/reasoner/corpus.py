@@ -46,7 +46,7 @@ def compact_narrative(completion: str, keep: Sequence[int] | None) -> str:
     sentences = [s for s in _SENTENCE_END.split(match.group(1).strip()) if s]
     chosen = sorted({i % len(sentences) for i in keep if -len(sentences) <= i < len(sentences)})
     body = " ".join(sentences[i] for i in chosen)
-    return completion[:match.start(1)] + body + completion[match.end(1):]
+    return completion[: match.start(1)] + body + completion[match.end(1) :]
 
 
 def subsample(records: list[dict], limit: int | None, seed: int) -> list[dict]:
@@ -68,8 +68,10 @@ def tokenizer_corpus(records: Sequence[dict]) -> Iterator[str]:
 
 def sft_rows(records: Sequence[dict], completions: Sequence[str]) -> dict[str, list]:
     """Conversational prompt/completion columns; SFTTrainer then puts the loss on the completion only."""
-    return {"prompt": [r["prompt"] for r in records],
-            "completion": [[{"role": "assistant", "content": c}] for c in completions]}
+    return {
+        "prompt": [r["prompt"] for r in records],
+        "completion": [[{"role": "assistant", "content": c}] for c in completions],
+    }
 
 
 def grpo_rows(records: Sequence[dict]) -> dict[str, list]:

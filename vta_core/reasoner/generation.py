@@ -32,23 +32,32 @@ class Decoded:
 
 def _decode_batch(model, tokenizer, prompts: Sequence[str], max_new_tokens: int, temperature: float) -> list[str]:
     enc = tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-    sampling = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0} if temperature > 0 \
+    sampling = (
+        {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}
+        if temperature > 0
         else {"do_sample": False}
+    )
     with torch.inference_mode():
-        out = model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
-                             eos_token_id=tokenizer.eos_token_id, **sampling)
-    return tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        out = model.generate(
+            **enc,
+            max_new_tokens=max_new_tokens,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            **sampling,
+        )
+    return tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
-def decode_texts(model, tokenizer, prompts: Sequence[str], batch_size: int, max_new_tokens: int,
-                 temperature: float) -> list[str]:
+def decode_texts(
+    model, tokenizer, prompts: Sequence[str], batch_size: int, max_new_tokens: int, temperature: float
+) -> list[str]:
     """One completion per prompt, in the prompts' order."""
     order = np.argsort([-len(p) for p in prompts], kind="stable")
     texts: list[str] = [""] * len(prompts)
     for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
-        for i, text in zip(chunk, _decode_batch(model, tokenizer, [prompts[i] for i in chunk], max_new_tokens,
-                                                temperature)):
+        chunk = order[start : start + batch_size]
+        decoded = _decode_batch(model, tokenizer, [prompts[i] for i in chunk], max_new_tokens, temperature)
+        for i, text in zip(chunk, decoded, strict=True):
             texts[i] = text
     return texts
 
@@ -57,8 +66,18 @@ def chat_prompts(tokenizer, records: Sequence[dict]) -> list[str]:
     return [tokenizer.apply_chat_template(r["prompt"], tokenize=False, add_generation_prompt=True) for r in records]
 
 
-def generate(model, tokenizer, records: Sequence[dict], horizon: int, batch_size: int, max_new_tokens: int,
-             temperature: float, retry_temperature: float, retries: int, seed: int = 0) -> list[Decoded]:
+def generate(
+    model,
+    tokenizer,
+    records: Sequence[dict],
+    horizon: int,
+    batch_size: int,
+    max_new_tokens: int,
+    temperature: float,
+    retry_temperature: float,
+    retries: int,
+    seed: int = 0,
+) -> list[Decoded]:
     """Decode every record; unparsable outputs are retried (sampling at `retry_temperature`) `retries` times."""
     torch.manual_seed(seed)
     model.eval()
@@ -70,26 +89,34 @@ def generate(model, tokenizer, records: Sequence[dict], horizon: int, batch_size
         failed = [i for i, r in enumerate(results) if not r.parsed.valid]
         if not failed:
             break
-        again = decode_texts(model, tokenizer, [prompts[i] for i in failed], batch_size, max_new_tokens,
-                             retry_temperature)
-        for i, text in zip(failed, again):
+        again = decode_texts(
+            model, tokenizer, [prompts[i] for i in failed], batch_size, max_new_tokens, retry_temperature
+        )
+        for i, text in zip(failed, again, strict=False):
             results[i] = Decoded(text, parse_answer(text, horizon), attempt)
     invalid = sum(not r.parsed.valid for r in results)
-    LOG.info("decoded %d prompts in %.1f s; %d unparsable after %d retries", len(records),
-             time.perf_counter() - started, invalid, retries)
+    LOG.info(
+        "decoded %d prompts in %.1f s; %d unparsable after %d retries",
+        len(records),
+        time.perf_counter() - started,
+        invalid,
+        retries,
+    )
     return results
 
 
 def narratives_frame(records: Sequence[dict], decoded: Sequence[Decoded]) -> pd.DataFrame:
-    return pd.DataFrame({
-        "ticker": [r["ticker"] for r in records],
-        "split": [r["split"] for r in records],
-        "window_end_date": pd.to_datetime([r["window_end_date"] for r in records]),
-        "narrative": [d.text for d in decoded],
-        "valid": [d.parsed.valid for d in decoded],
-        "error": [d.parsed.error_code for d in decoded],
-        "attempts": np.asarray([d.attempts for d in decoded], dtype=np.int32),
-    })[NARRATIVE_COLUMNS]
+    return pd.DataFrame(
+        {
+            "ticker": [r["ticker"] for r in records],
+            "split": [r["split"] for r in records],
+            "window_end_date": pd.to_datetime([r["window_end_date"] for r in records]),
+            "narrative": [d.text for d in decoded],
+            "valid": [d.parsed.valid for d in decoded],
+            "error": [d.parsed.error_code for d in decoded],
+            "attempts": np.asarray([d.attempts for d in decoded], dtype=np.int32),
+        }
+    )[NARRATIVE_COLUMNS]
 
 
 def load_reasoner_forecasts(ref: ArtifactRef) -> pd.DataFrame:

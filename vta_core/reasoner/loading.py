@@ -61,8 +61,9 @@ def load_tokenizer(base: str, cfg: ReasonerConfig) -> PreTrainedTokenizerBase:
     try:
         tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=cfg.trust_remote_code)
     except (OSError, ValueError) as exc:
-        raise ReasonerLoadError(f"cannot load the tokenizer of {base!r} (offline? set reasoner.model to a local "
-                                f"folder)") from exc
+        raise ReasonerLoadError(
+            f"cannot load the tokenizer of {base!r} (offline? set reasoner.model to a local folder)"
+        ) from exc
     if tokenizer.pad_token is None:  # many instruct models ship without one; EOS is the usual stand-in
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"  # decoder-only batched generation pads on the left
@@ -71,20 +72,30 @@ def load_tokenizer(base: str, cfg: ReasonerConfig) -> PreTrainedTokenizerBase:
 
 def load_base(base: str, cfg: ReasonerConfig) -> PreTrainedModel:
     try:
-        model = AutoModelForCausalLM.from_pretrained(base, dtype=_dtype(cfg.dtype),
-                                                     trust_remote_code=cfg.trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(
+            base, dtype=_dtype(cfg.dtype), trust_remote_code=cfg.trust_remote_code
+        )
     except (OSError, ValueError) as exc:
-        raise ReasonerLoadError(f"cannot load the model {base!r} (offline? set reasoner.model to a local folder)") from exc
+        raise ReasonerLoadError(
+            f"cannot load the model {base!r} (offline? set reasoner.model to a local folder)"
+        ) from exc
     return model
 
 
 def lora_config(lora: LoRAConfig) -> LoraConfig:
-    return LoraConfig(r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                      target_modules=list(lora.targets), task_type="CAUSAL_LM", bias="none")
+    return LoraConfig(
+        r=lora.rank,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=list(lora.targets),
+        task_type="CAUSAL_LM",
+        bias="none",
+    )
 
 
-def load_checkpoint(checkpoint: Checkpoint, cfg: ReasonerConfig, trainable: bool,
-                    new_lora: LoRAConfig | None = None) -> tuple[PreTrainedModel | PeftModel, PreTrainedTokenizerBase]:
+def load_checkpoint(
+    checkpoint: Checkpoint, cfg: ReasonerConfig, trainable: bool, new_lora: LoRAConfig | None = None
+) -> tuple[PreTrainedModel | PeftModel, PreTrainedTokenizerBase]:
     """The checkpoint's model; with `new_lora` and no adapter yet, a fresh LoRA adapter on top."""
     tokenizer = load_tokenizer(checkpoint.base, cfg)
     model = load_base(checkpoint.base, cfg)

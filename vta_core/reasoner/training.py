@@ -24,17 +24,31 @@ LOG = logging.getLogger(__name__)
 datasets.disable_progress_bars()  # per-example progress bars flood the flow-run logs
 Progress = Callable[[dict[str, Any]], None]
 # Log keys worth keeping per step (TRL's names), mapped to short names.
-KEEP = {"loss": "loss", "reward": "reward", "kl": "kl", "rewards/inverse_mse/mean": "reward_mse",
-        "rewards/format/mean": "reward_format", "grad_norm": "grad_norm", "learning_rate": "lr",
-        "completions/mean_length": "completion_length", "completions/clipped_ratio": "clipped_ratio",
-        "mean_token_accuracy": "token_accuracy"}
+KEEP = {
+    "loss": "loss",
+    "reward": "reward",
+    "kl": "kl",
+    "rewards/inverse_mse/mean": "reward_mse",
+    "rewards/format/mean": "reward_format",
+    "grad_norm": "grad_norm",
+    "learning_rate": "lr",
+    "completions/mean_length": "completion_length",
+    "completions/clipped_ratio": "clipped_ratio",
+    "mean_token_accuracy": "token_accuracy",
+}
 
 
 class ProgressLog(TrainerCallback):
     """Collects one row per logged step; forwards it to an optional `progress` hook (the task wrapper's)."""
 
-    def __init__(self, stage: str, progress: Progress | None, mse_scale: float | None = None,
-                 mse_lambda: float | None = None, mse_eps: float | None = None):
+    def __init__(
+        self,
+        stage: str,
+        progress: Progress | None,
+        mse_scale: float | None = None,
+        mse_lambda: float | None = None,
+        mse_eps: float | None = None,
+    ):
         self.stage, self.progress, self.rows = stage, progress, []
         self._inverse = (mse_scale, mse_lambda, mse_eps) if mse_scale is not None else None
         self._started = time.perf_counter()
@@ -42,8 +56,12 @@ class ProgressLog(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001 (transformers' signature)
         if not logs or "train_runtime" in logs:
             return
-        row = {"stage": self.stage, "step": int(state.global_step), "max_steps": int(state.max_steps),
-               "seconds": round(time.perf_counter() - self._started, 2)}
+        row = {
+            "stage": self.stage,
+            "step": int(state.global_step),
+            "max_steps": int(state.max_steps),
+            "seconds": round(time.perf_counter() - self._started, 2),
+        }
         row.update({short: float(logs[k]) for k, short in KEEP.items() if k in logs})
         if self._inverse and "reward_mse" in row and row["reward_mse"] > 0:
             # Mean of r = s / (l MSE + e) over a batch is not a mean MSE; this inverts the mean reward and
@@ -72,8 +90,9 @@ def run_sft(model, tokenizer, dataset: Dataset, args: SFTConfig, log: ProgressLo
 
 
 def run_grpo(model, tokenizer, dataset: Dataset, rewards: list[RewardFn], args: GRPOConfig, log: ProgressLog) -> Any:
-    trainer = GRPOTrainer(model=model, reward_funcs=rewards, args=args, train_dataset=dataset,
-                          processing_class=tokenizer, callbacks=[log])
+    trainer = GRPOTrainer(
+        model=model, reward_funcs=rewards, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=[log]
+    )
     trainer.remove_callback(PrinterCallback)
     trainer.train(resume_from_checkpoint=_resume_point(Path(args.output_dir)))
     return trainer.model

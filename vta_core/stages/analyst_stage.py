@@ -31,14 +31,17 @@ EVALUATED = ("val", "test")
 
 def choose_damping(history: np.ndarray, targets: np.ndarray, grid: tuple[float, ...]) -> tuple[float, dict[str, float]]:
     """The damping with the lowest validation MSE (ties go to the smaller, more conservative one)."""
-    scores = {f"{phi:g}": float(np.mean((rule_based.damped_trend(history, targets.shape[1], phi) - targets) ** 2))
-              for phi in sorted(grid)}
+    scores = {
+        f"{phi:g}": float(np.mean((rule_based.damped_trend(history, targets.shape[1], phi) - targets) ** 2))
+        for phi in sorted(grid)
+    }
     best = min(sorted(grid), key=lambda phi: scores[f"{phi:g}"])
     return best, scores
 
 
-def analyst_stage(analyst: AnalystConfig, annotations: ArtifactRef, prompts: ArtifactRef, windows: ArtifactRef,
-                  store: ArtifactStore) -> ArtifactRef:
+def analyst_stage(
+    analyst: AnalystConfig, annotations: ArtifactRef, prompts: ArtifactRef, windows: ArtifactRef, store: ArtifactStore
+) -> ArtifactRef:
     key = stage_key(ANALYST, {"analyst": analyst, "annotations": annotations, "prompts": prompts, "windows": windows})
     ws = load_windows(windows)
     table = pd.read_parquet(require(annotations).file("annotations.parquet"))
@@ -59,21 +62,36 @@ def analyst_stage(analyst: AnalystConfig, annotations: ArtifactRef, prompts: Art
             with (out / f"narratives_{part}.jsonl").open("w") as sink:
                 for i in rows:
                     record = json.loads(next(prompt_lines))
-                    ind = dict(zip(indicator_names, values[i]))
-                    completion = rule_based.narrative(history[i], dict(zip(STAT_COLUMNS, stats[i])), ind, forecasts[i], digits)
+                    ind = dict(zip(indicator_names, values[i], strict=False))
+                    completion = rule_based.narrative(
+                        history[i], dict(zip(STAT_COLUMNS, stats[i], strict=False)), ind, forecasts[i], digits
+                    )
                     parsed = parse_answer(completion, ws.horizon)
                     parsed_forecasts[i] = parsed.forecast if parsed.valid else np.nan
                     if part in analyst.narratives_for:
                         sink.write(json.dumps({**record, "completion": completion}) + "\n")
                     if part in EVALUATED:
                         prompt_text = "\n".join(m["content"] for m in record["prompt"])
-                        s = reasoning_quality.score_narrative(completion, prompt_text, ind, history[i, -1], ws.horizon, digits)
-                        quality_rows.append((MODEL_NAME, part, s.valid, s.numbers_quoted, s.numbers_grounded,
-                                             s.claims_checked, s.claims_consistent))
+                        s = reasoning_quality.score_narrative(
+                            completion, prompt_text, ind, history[i, -1], ws.horizon, digits
+                        )
+                        quality_rows.append(
+                            (
+                                MODEL_NAME,
+                                part,
+                                s.valid,
+                                s.numbers_quoted,
+                                s.numbers_grounded,
+                                s.claims_checked,
+                                s.claims_consistent,
+                            )
+                        )
             prompt_lines.close()
         evaluated = ws.select(EVALUATED)
         mask = np.isin(split, EVALUATED)
-        write_parquet(out / "predictions.parquet", predictions.prediction_frame(evaluated, parsed_forecasts[mask], MODEL_NAME))
+        write_parquet(
+            out / "predictions.parquet", predictions.prediction_frame(evaluated, parsed_forecasts[mask], MODEL_NAME)
+        )
         write_parquet(out / "quality.parquet", pd.DataFrame(quality_rows, columns=reasoning_quality.QUALITY_COLUMNS))
         write_json(out / "analyst_report.json", {"damping": phi, "validation_mse_by_damping": val_scores})
     LOG.info("rule-based analyst: damping %.2f chosen on validation (MSE by damping %s)", phi, val_scores)

@@ -24,7 +24,9 @@ _COL = {name: VALUE_COLUMNS.index(name) for name in VALUE_COLUMNS}
 
 def periods_for(annotation: AnnotationConfig, lookback: int) -> ind.IndicatorPeriods:
     """Paper rule in window mode (period = min(T - 5, default)); standard periods in history mode."""
-    base = ind.IndicatorPeriods.for_lookback(lookback) if annotation.mode == "window" else ind.IndicatorPeriods.standard()
+    base = (
+        ind.IndicatorPeriods.for_lookback(lookback) if annotation.mode == "window" else ind.IndicatorPeriods.standard()
+    )
     fields = {k: v for k, v in annotation.period_overrides.items()}
     return ind.IndicatorPeriods(**{**base.__dict__, **fields, "bb_nbdev": annotation.bb_nbdev})
 
@@ -61,17 +63,19 @@ def annotate_windows(ws: WindowSet, annotation: AnnotationConfig) -> tuple[pd.Da
     periods = periods_for(annotation, ws.lookback)
     close, high, low, first_valid = _series(ws, annotation)
     values = ind.compute_indicators(close, high, low, first_valid, periods)
-    shown = close[:, -ws.lookback:]  # statistics describe the series the prompt shows: the window itself
+    shown = close[:, -ws.lookback :]  # statistics describe the series the prompt shows: the window itself
     stats = ind.window_statistics(shown)
-    frame = pd.DataFrame({
-        "window": np.arange(len(ws), dtype=np.int64),
-        "fold": ws.index["fold"].to_numpy(),
-        "ticker": ws.index["ticker"],
-        "split": ws.index["split"],
-        "window_end_date": ws.index["end_date"],
-        **{name: stats[name] for name in records.STAT_COLUMNS},
-        **{name: values[name] for name in ind.INDICATORS},
-    })
+    frame = pd.DataFrame(
+        {
+            "window": np.arange(len(ws), dtype=np.int64),
+            "fold": ws.index["fold"].to_numpy(),
+            "ticker": ws.index["ticker"],
+            "split": ws.index["split"],
+            "window_end_date": ws.index["end_date"],
+            **{name: stats[name] for name in records.STAT_COLUMNS},
+            **{name: values[name] for name in ind.INDICATORS},
+        }
+    )
     return frame, periods
 
 
@@ -80,13 +84,17 @@ def annotation_stage(annotation: AnnotationConfig, windows: ArtifactRef, store: 
     frame, periods = annotate_windows(load_windows(windows), annotation)
     with store.writing(ANNOTATE, key) as out:
         write_parquet(out / "annotations.parquet", frame)
-        write_json(out / "periods.json", {"mode": annotation.mode, "price_column": annotation.price_column,
-                                          "labels": periods.labels()})
+        write_json(
+            out / "periods.json",
+            {"mode": annotation.mode, "price_column": annotation.price_column, "labels": periods.labels()},
+        )
     LOG.info("annotated %d windows (%s mode)", len(frame), annotation.mode)
     return store.ref(ANNOTATE, key)
 
 
-def prompts_stage(prompt: PromptConfig, annotations: ArtifactRef, windows: ArtifactRef, store: ArtifactStore) -> ArtifactRef:
+def prompts_stage(
+    prompt: PromptConfig, annotations: ArtifactRef, windows: ArtifactRef, store: ArtifactStore
+) -> ArtifactRef:
     key = stage_key(PROMPTS, {"prompt": prompt, "annotations": annotations, "windows": windows})
     ws = load_windows(windows)
     table = pd.read_parquet(require(annotations).file("annotations.parquet"))
@@ -103,21 +111,28 @@ def prompts_stage(prompt: PromptConfig, annotations: ArtifactRef, windows: Artif
                 n_tokens = counter.count_record(record)
                 lengths.append(n_tokens)
                 if n_tokens > prompt.max_prompt_tokens:
-                    over.append({"ticker": record["ticker"], "window_end_date": record["window_end_date"], "tokens": n_tokens})
+                    over.append(
+                        {"ticker": record["ticker"], "window_end_date": record["window_end_date"], "tokens": n_tokens}
+                    )
                 handles[record["split"]].write(json.dumps(record) + "\n")
         finally:
             for handle in handles.values():
                 handle.close()
         lengths_arr = np.asarray(lengths)
         report = {
-            "records": len(lengths), "exact_token_counts": counter.exact, "significant_digits": prompt.significant_digits,
+            "records": len(lengths),
+            "exact_token_counts": counter.exact,
+            "significant_digits": prompt.significant_digits,
             "tokens_mean": float(lengths_arr.mean()) if len(lengths) else 0.0,
             "tokens_p95": float(np.percentile(lengths_arr, 95)) if len(lengths) else 0.0,
             "tokens_max": int(lengths_arr.max()) if len(lengths) else 0,
-            "max_prompt_tokens": prompt.max_prompt_tokens, "over_long": len(over),
+            "max_prompt_tokens": prompt.max_prompt_tokens,
+            "over_long": len(over),
         }
         write_json(out / "prompt_report.json", report)
         write_parquet(out / "over_long.parquet", pd.DataFrame(over, columns=["ticker", "window_end_date", "tokens"]))
     if over:
-        LOG.warning("%d prompts exceed %d tokens (longest %d)", len(over), prompt.max_prompt_tokens, report["tokens_max"])
+        LOG.warning(
+            "%d prompts exceed %d tokens (longest %d)", len(over), prompt.max_prompt_tokens, report["tokens_max"]
+        )
     return store.ref(PROMPTS, key)

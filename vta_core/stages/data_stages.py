@@ -36,21 +36,26 @@ def source_fingerprint(source: SourceConfig) -> str:
     return digest.hexdigest()
 
 
-def cleanse_stage(source: SourceConfig, calendar: CalendarConfig, input_fingerprint: str, store: ArtifactStore) -> ArtifactRef:
+def cleanse_stage(
+    source: SourceConfig, calendar: CalendarConfig, input_fingerprint: str, store: ArtifactStore
+) -> ArtifactRef:
     key = stage_key(CLEANSE, {"source": source, "calendar": calendar, "input_fingerprint": input_fingerprint})
     raw = reading.read_prices(source_path(source), source.tickers)
     result = cleansing.cleanse(raw, calendar)
     with store.writing(CLEANSE, key) as out:
         write_parquet(out / "prices.parquet", result.prices)
         write_parquet(out / "audit.parquet", result.audit)
-        write_json(out / "cleanse_report.json", {
-            "rows_read": len(raw),
-            "rows_kept": len(result.prices),
-            "rows_dropped": len(result.audit),
-            "dropped_by_rule": result.audit["rule"].value_counts().to_dict(),
-            "tickers": int(result.prices[TICKER].nunique()),
-            "reordered_tickers": list(result.reordered_tickers),
-        })
+        write_json(
+            out / "cleanse_report.json",
+            {
+                "rows_read": len(raw),
+                "rows_kept": len(result.prices),
+                "rows_dropped": len(result.audit),
+                "dropped_by_rule": result.audit["rule"].value_counts().to_dict(),
+                "tickers": int(result.prices[TICKER].nunique()),
+                "reordered_tickers": list(result.reordered_tickers),
+            },
+        )
     return store.ref(CLEANSE, key)
 
 
@@ -65,12 +70,15 @@ def windows_stage(window: WindowConfig, split: SplitConfig, cleaned: ArtifactRef
         window_set.save(out)
         write_parquet(out / "blocks.parquet", blocks)
         write_parquet(out / "exclusions.parquet", excluded)
-        write_json(out / "windows_report.json", {
-            "windows_by_split": {str(k): int(v) for k, v in counts.items()},
-            "tickers": int(window_set.index[TICKER].nunique()),
-            "excluded": excluded.to_dict("records"),
-            "folds": int(blocks["fold"].nunique()),
-        })
+        write_json(
+            out / "windows_report.json",
+            {
+                "windows_by_split": {str(k): int(v) for k, v in counts.items()},
+                "tickers": int(window_set.index[TICKER].nunique()),
+                "excluded": excluded.to_dict("records"),
+                "folds": int(blocks["fold"].nunique()),
+            },
+        )
     LOG.info("built %d windows (%s); excluded %d (fold, ticker) pairs", len(window_set), counts, len(excluded))
     return store.ref(WINDOWS, key)
 

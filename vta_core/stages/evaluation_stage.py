@@ -19,7 +19,7 @@ def error_evaluation_stage(
 ) -> ArtifactRef:
     key = stage_key(ERRORS, {"evaluation": evaluation, "windows": windows, "predictions": predictions})
     frames = [pd.read_parquet(require(ref).file("predictions.parquet")) for ref in predictions]
-    empty = [f"{ref.stage}/{ref.key}" for ref, frame in zip(predictions, frames) if frame.empty]
+    empty = [f"{ref.stage}/{ref.key}" for ref, frame in zip(predictions, frames, strict=False) if frame.empty]
     if empty:  # e.g. a reasoner none of whose outputs parsed; kept out so column dtypes stay intact
         LOG.warning("no predictions in %s", ", ".join(empty))
     table = pd.concat([frame for frame in frames if not frame.empty], ignore_index=True)
@@ -30,7 +30,9 @@ def error_evaluation_stage(
     quality_files = [ref.file("quality.parquet") for ref in predictions if ref.file("quality.parquet").is_file()]
     quality = None
     if quality_files:
-        quality = reasoning_quality.quality_summary(pd.concat([pd.read_parquet(f) for f in quality_files], ignore_index=True))
+        quality = reasoning_quality.quality_summary(
+            pd.concat([pd.read_parquet(f) for f in quality_files], ignore_index=True)
+        )
         quality = quality[quality["split"].isin(evaluation.splits)]
         markdown += "\n" + report.quality_markdown(quality)
     with store.writing(ERRORS, key) as out:

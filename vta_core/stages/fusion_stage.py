@@ -19,7 +19,8 @@ from vta_core.artifacts import ArtifactRef, ArtifactStore, StageSpec, require, s
 from vta_core.config.sections import FusionTrainingConfig
 from vta_core.data.windows import WindowSet
 from vta_core.evaluation import predictions
-from vta_core.fusion import conditioning, guidance, model as fusion_model, training
+from vta_core.fusion import conditioning, guidance, training
+from vta_core.fusion import model as fusion_model
 from vta_core.models import trainer
 from vta_core.stages.data_stages import load_windows
 from vta_core.stages.timeseries_stage import subsample
@@ -40,7 +41,9 @@ def _reasoning_forecasts(ref: ArtifactRef, model_name: str) -> pd.DataFrame:
     chosen = table[table["model"].astype(str) == model_name]
     if chosen.empty and not table.empty:
         raise conditioning.ConditioningError(
-            f"{ref.stage}/{ref.key} has no forecasts of model {model_name!r}; it has {sorted(table['model'].astype(str).unique())}")
+            f"{ref.stage}/{ref.key} has no forecasts of model {model_name!r}; "
+            f"it has {sorted(table['model'].astype(str).unique())}"
+        )
     if chosen.empty:  # e.g. a reasoner none of whose outputs parsed: every window falls back to y_phi
         LOG.warning("%s/%s holds no usable forecasts: fusion falls back to y_phi everywhere", ref.stage, ref.key)
     return chosen
@@ -57,11 +60,28 @@ def _build(backbone_ref: ArtifactRef, fold: int, n_attributes: int, config: Fusi
     return backbone, fusion_model.FusionModel(backbone, n_attributes, config.hidden, config.finetune_backbone)
 
 
-def fusion_training_stage(training_config: FusionTrainingConfig, source: str, reasoning_model: str, seed: int,
-                          backbone: ArtifactRef, reasoning: ArtifactRef, windows: ArtifactRef,
-                          store: ArtifactStore) -> ArtifactRef:
-    key = stage_key(FUSION_TRAIN, {"training": training_config, "source": source, "reasoning_model": reasoning_model,
-                                   "seed": seed, "backbone": backbone, "reasoning": reasoning, "windows": windows})
+def fusion_training_stage(
+    training_config: FusionTrainingConfig,
+    source: str,
+    reasoning_model: str,
+    seed: int,
+    backbone: ArtifactRef,
+    reasoning: ArtifactRef,
+    windows: ArtifactRef,
+    store: ArtifactStore,
+) -> ArtifactRef:
+    key = stage_key(
+        FUSION_TRAIN,
+        {
+            "training": training_config,
+            "source": source,
+            "reasoning_model": reasoning_model,
+            "seed": seed,
+            "backbone": backbone,
+            "reasoning": reasoning,
+            "windows": windows,
+        },
+    )
     all_windows, forecasts = load_windows(windows), _reasoning_forecasts(reasoning, reasoning_model)
     attributes = training_config.attributes
     folds = []
@@ -71,21 +91,52 @@ def fusion_training_stage(training_config: FusionTrainingConfig, source: str, re
             val = all_windows.select("val", fold=fold)
             trainer.seed_everything(seed)
             net, psi = _build(backbone, fold, len(attributes), training_config)
-            train_arrays, val_arrays = _arrays(train, forecasts, attributes, net), _arrays(val, forecasts, attributes, net)
+            train_arrays, val_arrays = (
+                _arrays(train, forecasts, attributes, net),
+                _arrays(val, forecasts, attributes, net),
+            )
             result = training.fit_fusion(psi, train_arrays, val_arrays, training_config, seed)
-            save_file({k: v.detach().cpu().contiguous() for k, v in psi.conditioning_state().items()},
-                      str(out / f"fold{fold}_{WEIGHTS}"))
+            save_file(
+                {k: v.detach().cpu().contiguous() for k, v in psi.conditioning_state().items()},
+                str(out / f"fold{fold}_{WEIGHTS}"),
+            )
             backbone_val = float(np.mean((val_arrays.y_phi - val_arrays.y) ** 2))
-            folds.append({"fold": int(fold), "train_windows": len(train),
-                          "train_conditioned": int(train_arrays.available.sum()),
-                          "val_windows": len(val), "val_conditioned": int(val_arrays.available.sum()),
-                          "val_mse_backbone": backbone_val, "best_val_guided_mse": result.best_val_loss,
-                          "best_epoch": result.best_epoch, "seconds": result.seconds, "history": result.history})
-            LOG.info("fusion %s seed %d fold %d: %d/%d train windows conditioned; guided val MSE %.5f (backbone %.5f)",
-                     source, seed, fold, train_arrays.available.sum(), len(train), result.best_val_loss, backbone_val)
-        write_json(out / CONFIG, {"source": source, "reasoning_model": reasoning_model, "seed": seed,
-                                  "training": training_config.model_dump(mode="json")})
-        write_json(out / "fusion_training_report.json", {"folds": folds, "reasoning_report": _reasoning_note(reasoning)})
+            folds.append(
+                {
+                    "fold": int(fold),
+                    "train_windows": len(train),
+                    "train_conditioned": int(train_arrays.available.sum()),
+                    "val_windows": len(val),
+                    "val_conditioned": int(val_arrays.available.sum()),
+                    "val_mse_backbone": backbone_val,
+                    "best_val_guided_mse": result.best_val_loss,
+                    "best_epoch": result.best_epoch,
+                    "seconds": result.seconds,
+                    "history": result.history,
+                }
+            )
+            LOG.info(
+                "fusion %s seed %d fold %d: %d/%d train windows conditioned; guided val MSE %.5f (backbone %.5f)",
+                source,
+                seed,
+                fold,
+                train_arrays.available.sum(),
+                len(train),
+                result.best_val_loss,
+                backbone_val,
+            )
+        write_json(
+            out / CONFIG,
+            {
+                "source": source,
+                "reasoning_model": reasoning_model,
+                "seed": seed,
+                "training": training_config.model_dump(mode="json"),
+            },
+        )
+        write_json(
+            out / "fusion_training_report.json", {"folds": folds, "reasoning_report": _reasoning_note(reasoning)}
+        )
     return store.ref(FUSION_TRAIN, key)
 
 
@@ -99,7 +150,9 @@ def _reasoning_note(reasoning: ArtifactRef) -> dict:
     return notes
 
 
-def load_fusion(fusion: ArtifactRef, backbone: ArtifactRef, fold: int) -> tuple[object, fusion_model.FusionModel, tuple]:
+def load_fusion(
+    fusion: ArtifactRef, backbone: ArtifactRef, fold: int
+) -> tuple[object, fusion_model.FusionModel, tuple]:
     """(backbone phi, psi, attributes) of one fold, rebuilt from safetensors + JSON."""
     meta = json.loads(require(fusion).file(CONFIG).read_text())
     config = FusionTrainingConfig.model_validate(meta["training"])
@@ -119,12 +172,30 @@ def choose_scale(ws: WindowSet, arrays: training.FusionArrays, y_psi: np.ndarray
     return min(scores, key=lambda s: (scores[s], s))
 
 
-def fusion_inference_stage(guidance_scale: float | str, scale_grid: tuple[float, ...], source: str, reasoning_model: str,
-                           fusion: ArtifactRef, backbone: ArtifactRef, reasoning: ArtifactRef, windows: ArtifactRef,
-                           store: ArtifactStore) -> ArtifactRef:
-    key = stage_key(FUSION_INFERENCE, {"guidance_scale": guidance_scale, "scale_grid": scale_grid, "source": source,
-                                       "reasoning_model": reasoning_model, "fusion": fusion, "backbone": backbone,
-                                       "reasoning": reasoning, "windows": windows})
+def fusion_inference_stage(
+    guidance_scale: float | str,
+    scale_grid: tuple[float, ...],
+    source: str,
+    reasoning_model: str,
+    fusion: ArtifactRef,
+    backbone: ArtifactRef,
+    reasoning: ArtifactRef,
+    windows: ArtifactRef,
+    store: ArtifactStore,
+) -> ArtifactRef:
+    key = stage_key(
+        FUSION_INFERENCE,
+        {
+            "guidance_scale": guidance_scale,
+            "scale_grid": scale_grid,
+            "source": source,
+            "reasoning_model": reasoning_model,
+            "fusion": fusion,
+            "backbone": backbone,
+            "reasoning": reasoning,
+            "windows": windows,
+        },
+    )
     all_windows, forecasts = load_windows(windows), _reasoning_forecasts(reasoning, reasoning_model)
     seed = int(json.loads(require(fusion).file(CONFIG).read_text())["seed"])
     frames, details, sensitivity, fallbacks, chosen = [], [], [], {}, {}
@@ -149,26 +220,58 @@ def fusion_inference_stage(guidance_scale: float | str, scale_grid: tuple[float,
     with store.writing(FUSION_INFERENCE, key) as out:
         write_parquet(out / "predictions.parquet", pd.concat(frames, ignore_index=True))
         write_parquet(out / "inference.parquet", detail)
-        write_parquet(out / "guidance_sensitivity.parquet", _sensitivity_table(pd.concat(sensitivity, ignore_index=True)))
-        write_json(out / "inference_report.json", {"guidance_scale": guidance_scale, "scale_by_fold": chosen,
-                                                   "fallback_to_y_phi": fallbacks,
-                                                   "windows": detail.groupby("split").size().to_dict()})
+        write_parquet(
+            out / "guidance_sensitivity.parquet", _sensitivity_table(pd.concat(sensitivity, ignore_index=True))
+        )
+        write_json(
+            out / "inference_report.json",
+            {
+                "guidance_scale": guidance_scale,
+                "scale_by_fold": chosen,
+                "fallback_to_y_phi": fallbacks,
+                "windows": detail.groupby("split").size().to_dict(),
+            },
+        )
         # What `vta predict` needs to rebuild this forecaster on new data.
-        write_json(out / SOURCES, {"source": source, "reasoning_model": reasoning_model, "seed": seed,
-                                   "guidance_scale": chosen[max(chosen)], "fusion": fusion.model_dump(mode="json"),
-                                   "backbone": backbone.model_dump(mode="json"),
-                                   "reasoning": reasoning.model_dump(mode="json")})
-    LOG.info("%s seed %d: s = %s (setting %s); fell back to y_phi on %s windows", display_name(source), seed, chosen,
-             guidance_scale, fallbacks)
+        write_json(
+            out / SOURCES,
+            {
+                "source": source,
+                "reasoning_model": reasoning_model,
+                "seed": seed,
+                "guidance_scale": chosen[max(chosen)],
+                "fusion": fusion.model_dump(mode="json"),
+                "backbone": backbone.model_dump(mode="json"),
+                "reasoning": reasoning.model_dump(mode="json"),
+            },
+        )
+    LOG.info(
+        "%s seed %d: s = %s (setting %s); fell back to y_phi on %s windows",
+        display_name(source),
+        seed,
+        chosen,
+        guidance_scale,
+        fallbacks,
+    )
     return store.ref(FUSION_INFERENCE, key)
 
 
-def _details(ws: WindowSet, arrays: training.FusionArrays, y_psi: np.ndarray, y: np.ndarray,
-             attributes: tuple[str, ...]) -> pd.DataFrame:
+def _details(
+    ws: WindowSet, arrays: training.FusionArrays, y_psi: np.ndarray, y: np.ndarray, attributes: tuple[str, ...]
+) -> pd.DataFrame:
     """One row per window: final, unconditional and conditional forecasts, c, and whether it fell back."""
-    frame = pd.DataFrame({"ticker": ws.index["ticker"].astype(str).to_numpy(), "split": ws.index["split"].astype(str).to_numpy(),
-                          "window_end_date": ws.index["end_date"].to_numpy(), "fallback": ~arrays.available,
-                          "y_final": list(y), "y_phi": list(arrays.y_phi), "y_psi": list(y_psi), "y_true": list(arrays.y)})
+    frame = pd.DataFrame(
+        {
+            "ticker": ws.index["ticker"].astype(str).to_numpy(),
+            "split": ws.index["split"].astype(str).to_numpy(),
+            "window_end_date": ws.index["end_date"].to_numpy(),
+            "fallback": ~arrays.available,
+            "y_final": list(y),
+            "y_phi": list(arrays.y_phi),
+            "y_psi": list(y_psi),
+            "y_true": list(arrays.y),
+        }
+    )
     for i, name in enumerate(attributes):
         frame[f"c_{name}"] = np.where(arrays.available, arrays.c[:, i], np.nan)
     return frame
@@ -178,8 +281,11 @@ def _with_narratives(detail: pd.DataFrame, reasoning: ArtifactRef) -> pd.DataFra
     if not reasoning.file("narratives.parquet").is_file():
         return detail.assign(narrative=None)
     narratives = pd.read_parquet(reasoning.file("narratives.parquet"))
-    narratives = narratives.assign(ticker=narratives["ticker"].astype(str), split=narratives["split"].astype(str),
-                                   window_end_date=conditioning.as_day(narratives["window_end_date"]))
+    narratives = narratives.assign(
+        ticker=narratives["ticker"].astype(str),
+        split=narratives["split"].astype(str),
+        window_end_date=conditioning.as_day(narratives["window_end_date"]),
+    )
     narratives = narratives.drop_duplicates(conditioning.KEYS, keep="last")[conditioning.KEYS + ["narrative"]]
     detail = detail.assign(window_end_date=conditioning.as_day(detail["window_end_date"]))
     return detail.merge(narratives, on=conditioning.KEYS, how="left", validate="one_to_one")
@@ -188,6 +294,8 @@ def _with_narratives(detail: pd.DataFrame, reasoning: ArtifactRef) -> pd.DataFra
 def _sensitivity_table(frame: pd.DataFrame) -> pd.DataFrame:
     """MSE and MAE per guidance scale and split, averaged per ticker then across tickers."""
     err = frame["y_hat"] - frame["y_true"]
-    per_ticker = frame.assign(sq=err**2, ab=err.abs()).groupby(["model", "split", "ticker"], observed=True)[["sq", "ab"]].mean()
+    per_ticker = (
+        frame.assign(sq=err**2, ab=err.abs()).groupby(["model", "split", "ticker"], observed=True)[["sq", "ab"]].mean()
+    )
     table = per_ticker.groupby(["model", "split"], observed=True).mean().reset_index()
     return table.rename(columns={"model": "guidance_scale", "sq": "mse", "ab": "mae"})

@@ -25,30 +25,56 @@ RELEASED = StageSpec("released_forecasts", "2", (released, released_alignment))
 
 
 def applies(source: SourceConfig, window: WindowConfig, split: object) -> bool:
-    return source.kind == "stocknet" and isinstance(split, PaperSplit) and split.purge == 0 \
-        and (split.train_fraction, split.test_fraction) == (0.7, 0.2) and (window.lookback, window.horizon) == (10, 10)
+    return (
+        source.kind == "stocknet"
+        and isinstance(split, PaperSplit)
+        and split.purge == 0
+        and (split.train_fraction, split.test_fraction) == (0.7, 0.2)
+        and (window.lookback, window.horizon) == (10, 10)
+    )
 
 
-def released_forecasts_stage(source: SourceConfig, window: WindowConfig, split: PaperSplit, windows: ArtifactRef,
-                             store: ArtifactStore) -> ArtifactRef:
+def released_forecasts_stage(
+    source: SourceConfig, window: WindowConfig, split: PaperSplit, windows: ArtifactRef, store: ArtifactStore
+) -> ArtifactRef:
     key = stage_key(RELEASED, {"source": source, "window": window, "split": split, "windows": windows})
     # The shuffle is a property of the whole release: recover it from all 88 tickers, then keep the configured ones.
-    mapped = released.map_released(read_prices(stocknet_path()), pd.read_parquet(released.released_path()), window, split)
-    mapped, recovery = released_alignment.recover_order(mapped.drop(columns="last"), mapped[[TICKER, "split", "window_end_date", "last"]])
+    mapped = released.map_released(
+        read_prices(stocknet_path()), pd.read_parquet(released.released_path()), window, split
+    )
+    mapped, recovery = released_alignment.recover_order(
+        mapped.drop(columns="last"), mapped[[TICKER, "split", "window_end_date", "last"]]
+    )
     if source.tickers is not None:
         mapped = mapped[mapped[TICKER].isin(source.tickers)]
     ws = load_windows(windows)
-    ours = ws.index.assign(row=np.arange(len(ws)), ticker=ws.index[TICKER].astype(str), split=ws.index["split"].astype(str))
-    joined = ours.merge(mapped.rename(columns={"window_end_date": "end_date"}), on=[TICKER, "split", "end_date"],
-                        how="inner", validate="one_to_one")
-    matched = type(ws)(ws.panel, ws.dates, ws.index.iloc[joined["row"].to_numpy()].reset_index(drop=True),
-                       ws.scalers, ws.lookback, ws.horizon)
+    ours = ws.index.assign(
+        row=np.arange(len(ws)), ticker=ws.index[TICKER].astype(str), split=ws.index["split"].astype(str)
+    )
+    joined = ours.merge(
+        mapped.rename(columns={"window_end_date": "end_date"}),
+        on=[TICKER, "split", "end_date"],
+        how="inner",
+        validate="one_to_one",
+    )
+    matched = type(ws)(
+        ws.panel,
+        ws.dates,
+        ws.index.iloc[joined["row"].to_numpy()].reset_index(drop=True),
+        ws.scalers,
+        ws.lookback,
+        ws.horizon,
+    )
     y_hat = joined[[f"h{i + 1}" for i in range(window.horizon)]].to_numpy(dtype=float)
-    report = {"windows": len(ws), "matched": len(joined), "unmatched_ours": len(ws) - len(joined),
-              "matched_by_split": joined["split"].value_counts().to_dict(),
-              "unmatched_by_ticker": (ours[~ours["row"].isin(joined["row"])].groupby(TICKER).size().to_dict()),
-              "order_recovery": [g.as_dict() for g in recovery],
-              "in_sample": "train forecasts come from the released stage-3 model, which was trained on those windows"}
+    report = {
+        "windows": len(ws),
+        "matched": len(joined),
+        "unmatched_ours": len(ws) - len(joined),
+        "matched_by_split": joined["split"].value_counts().to_dict(),
+        "unmatched_by_ticker": (ours[~ours["row"].isin(joined["row"])].groupby(TICKER).size().to_dict()),
+        "order_recovery": [g.as_dict() for g in recovery],
+        "in_sample": "train forecasts come from the released stage-3 model, which was trained on those windows",
+    }
     with store.writing(RELEASED, key) as out:
         write_parquet(out / "predictions.parquet", predictions.prediction_frame(matched, y_hat, released.MODEL_NAME))
         write_json(out / "released_report.json", report)

@@ -11,15 +11,15 @@ import logging
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel
-
-from vta_core import models
 from safetensors.numpy import load_file, save_file
 
+from vta_core import models
 from vta_core.artifacts import ArtifactRef, ArtifactStore, StageSpec, require, stage_key, write_json, write_parquet
+from vta_core.config.sections import PrototypeConfig
 from vta_core.data.windows import TARGET_COLUMN, WindowSet
 from vta_core.evaluation import predictions
-from vta_core.config.sections import PrototypeConfig
-from vta_core.models import base, calf, dlinear, prototypes as protos, trainer, tsmixer
+from vta_core.models import base, calf, dlinear, trainer, tsmixer
+from vta_core.models import prototypes as protos
 from vta_core.stages.data_stages import load_windows
 
 LOG = logging.getLogger(__name__)
@@ -37,7 +37,9 @@ def subsample(ws: WindowSet, limit: int | None, seed: int) -> WindowSet:
     if limit is None or len(ws) <= limit:
         return ws
     keep = np.sort(np.random.default_rng(seed).choice(len(ws), size=limit, replace=False))
-    return WindowSet(ws.panel, ws.dates, ws.index.iloc[keep].reset_index(drop=True), ws.scalers, ws.lookback, ws.horizon)
+    return WindowSet(
+        ws.panel, ws.dates, ws.index.iloc[keep].reset_index(drop=True), ws.scalers, ws.lookback, ws.horizon
+    )
 
 
 def prototypes_stage(prototypes: PrototypeConfig, store: ArtifactStore) -> ArtifactRef:
@@ -46,8 +48,10 @@ def prototypes_stage(prototypes: PrototypeConfig, store: ArtifactStore) -> Artif
     matrix, explained = protos.principal_prototypes(protos.word_embeddings(prototypes.source), prototypes.n_prototypes)
     with store.writing(PROTOTYPES, key) as out:
         save_file({"prototypes": matrix}, str(out / "prototypes.safetensors"))
-        write_json(out / "prototypes_report.json", {"source": prototypes.source, "shape": list(matrix.shape),
-                                                     "explained_variance": float(explained.sum())})
+        write_json(
+            out / "prototypes_report.json",
+            {"source": prototypes.source, "shape": list(matrix.shape), "explained_variance": float(explained.sum())},
+        )
     return store.ref(PROTOTYPES, key)
 
 
@@ -62,10 +66,18 @@ def _build(model_name: str, model: BaseModel, shape: base.DataShape, prototypes:
     return net
 
 
-def timeseries_stage(model_name: str, model: BaseModel, seed: int, windows: ArtifactRef, store: ArtifactStore,
-                     prototypes: ArtifactRef | None = None) -> ArtifactRef:
-    key = stage_key(TIMESERIES, {"model_name": model_name, "model": model, "seed": seed, "windows": windows,
-                                 "prototypes": prototypes})
+def timeseries_stage(
+    model_name: str,
+    model: BaseModel,
+    seed: int,
+    windows: ArtifactRef,
+    store: ArtifactStore,
+    prototypes: ArtifactRef | None = None,
+) -> ArtifactRef:
+    key = stage_key(
+        TIMESERIES,
+        {"model_name": model_name, "model": model, "seed": seed, "windows": windows, "prototypes": prototypes},
+    )
     all_windows = load_windows(windows)
     shape = base.DataShape(all_windows.lookback, all_windows.horizon, all_windows.panel.shape[1], TARGET_COLUMN)
     display = DISPLAY_NAMES.get(model_name, model_name)
@@ -81,11 +93,28 @@ def timeseries_stage(model_name: str, model: BaseModel, seed: int, windows: Arti
             evaluated = all_windows.select(("val", "test"), fold=fold)
             y_hat = trainer.predict(net, evaluated.inputs().astype(np.float32))
             frames.append(predictions.prediction_frame(evaluated, y_hat, display, seed))
-            logs.append({"fold": int(fold), "train_windows": len(train), "parameters": base.parameter_count(net),
-                         "best_epoch": result.best_epoch, "best_val_mse": result.best_val_loss,
-                         "seconds": result.seconds, "device": result.device, "history": result.history})
-            LOG.info("%s seed %d fold %d: best epoch %d, val MSE %.5f, %.1f s on %s", display, seed, fold,
-                     result.best_epoch, result.best_val_loss, result.seconds, result.device)
+            logs.append(
+                {
+                    "fold": int(fold),
+                    "train_windows": len(train),
+                    "parameters": base.parameter_count(net),
+                    "best_epoch": result.best_epoch,
+                    "best_val_mse": result.best_val_loss,
+                    "seconds": result.seconds,
+                    "device": result.device,
+                    "history": result.history,
+                }
+            )
+            LOG.info(
+                "%s seed %d fold %d: best epoch %d, val MSE %.5f, %.1f s on %s",
+                display,
+                seed,
+                fold,
+                result.best_epoch,
+                result.best_val_loss,
+                result.seconds,
+                result.device,
+            )
         write_parquet(out / "predictions.parquet", pd.concat(frames, ignore_index=True))
         write_json(out / "training_log.json", {"model": display, "seed": seed, "folds": logs})
     return store.ref(TIMESERIES, key)
