@@ -11,7 +11,6 @@ from tasks.runtime import artifact_root
 from tasks.timeseries_tasks import language_prototypes, train_timeseries_model
 from vta_core.artifacts import ArtifactRef
 from vta_core.config import VTAConfig
-from vta_core.stages.timeseries_stage import PROTOTYPES, TIMESERIES
 
 
 @flow(name="vta-backbone", flow_run_name="backbone-{preset}", persist_result=True)
@@ -27,10 +26,10 @@ def backbone_flow(
     if cfg.runtime.torch_threads:
         torch.set_num_threads(cfg.runtime.torch_threads)
     root = artifact_root(cfg.runtime)
-    train = bound(train_timeseries_model, TIMESERIES, cfg.runtime)
+    train = bound(train_timeseries_model, cfg.runtime)
     refs = []
     if cfg.backbone.enabled:
-        prototypes = bound(language_prototypes, PROTOTYPES, cfg.runtime)(cfg.backbone.prototypes, root)
+        prototypes = bound(language_prototypes, cfg.runtime)(cfg.backbone.prototypes, root)
         refs.extend(
             train("calf", cfg.backbone, seed, data.windows, root, prototypes) for seed in cfg.backbone.train.seeds
         )

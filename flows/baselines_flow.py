@@ -10,10 +10,7 @@ from tasks.caching import bound
 from tasks.runtime import artifact_root
 from vta_core.artifacts import ArtifactRef
 from vta_core.config import VTAConfig
-from vta_core.stages.analyst_stage import ANALYST
-from vta_core.stages.baseline_stage import NAIVE
-from vta_core.stages.released_stage import RELEASED, applies
-from vta_core.stages.ridge_stage import RIDGE
+from vta_core.stages.released_stage import applies
 
 
 @flow(name="vta-baselines", flow_run_name="baselines-{preset}", persist_result=True)
@@ -27,17 +24,13 @@ def baselines_flow(
     cfg = resolve(preset, config_file, overrides, config)
     data = data or data_flow(preset=cfg.preset, config=cfg)
     root = artifact_root(cfg.runtime)
-    naive = bound(naive_baselines, NAIVE, cfg.runtime)(cfg.baselines, data.windows, root)
-    analyst = bound(rule_based_analyst, ANALYST, cfg.runtime)(
-        cfg.analyst, data.annotations, data.prompts, data.windows, root
-    )
+    naive = bound(naive_baselines, cfg.runtime)(cfg.baselines, data.windows, root)
+    analyst = bound(rule_based_analyst, cfg.runtime)(cfg.analyst, data.annotations, data.prompts, data.windows, root)
     refs = [naive, analyst]
     if cfg.ridge.enabled:
-        refs.append(bound(ridge_baseline, RIDGE, cfg.runtime)(cfg.ridge, data.windows, root))
+        refs.append(bound(ridge_baseline, cfg.runtime)(cfg.ridge, data.windows, root))
     if applies(cfg.data.source, cfg.data.window, cfg.data.split):
         refs.append(
-            bound(released_forecasts, RELEASED, cfg.runtime)(
-                cfg.data.source, cfg.data.window, cfg.data.split, data.windows, root
-            )
+            bound(released_forecasts, cfg.runtime)(cfg.data.source, cfg.data.window, cfg.data.split, data.windows, root)
         )
     return refs

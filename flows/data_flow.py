@@ -10,8 +10,8 @@ from tasks.caching import bound
 from tasks.runtime import artifact_root
 from vta_core.artifacts import ArtifactRef
 from vta_core.config import VTAConfig
-from vta_core.stages.annotation_stages import ANNOTATE, PROMPTS
-from vta_core.stages.data_stages import CLEANSE, WINDOWS, load_audit, source_fingerprint
+from vta_core.stages.cleanse_stage import source_fingerprint
+from vta_core.stages.loaders import load_audit
 
 
 class DataRefs(BaseModel):
@@ -30,12 +30,12 @@ def data_flow(
 ) -> DataRefs:
     cfg = resolve(preset, config_file, overrides, config)
     root, data = artifact_root(cfg.runtime), cfg.data
-    cleaned = bound(data_tasks.cleanse_prices, CLEANSE, cfg.runtime)(
+    cleaned = bound(data_tasks.cleanse_prices, cfg.runtime)(
         data.source, data.calendar, source_fingerprint(data.source), root
     )
-    windows = bound(data_tasks.build_windows, WINDOWS, cfg.runtime)(data.window, data.split, cleaned, root)
-    annotations = bound(annotation_tasks.annotate_windows, ANNOTATE, cfg.runtime)(cfg.annotation, windows, root)
-    prompts = bound(annotation_tasks.build_prompts, PROMPTS, cfg.runtime)(cfg.prompt, annotations, windows, root)
+    windows = bound(data_tasks.build_windows, cfg.runtime)(data.window, data.split, cleaned, root)
+    annotations = bound(annotation_tasks.annotate_windows, cfg.runtime)(cfg.annotation, windows, root)
+    prompts = bound(annotation_tasks.build_prompts, cfg.runtime)(cfg.prompt, annotations, windows, root)
     audit = load_audit(cleaned)
     get_run_logger().info("cleansing dropped %d rows; audit at %s", len(audit), cleaned.file("audit.parquet"))
     if len(audit):

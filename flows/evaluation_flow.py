@@ -10,7 +10,6 @@ from tasks.evaluation_tasks import evaluate_errors, publish_error_table
 from tasks.runtime import artifact_root
 from vta_core.artifacts import ArtifactRef
 from vta_core.config import VTAConfig
-from vta_core.stages.evaluation_stage import ERRORS
 
 
 @flow(name="vta-evaluation", flow_run_name="evaluation-{preset}", persist_result=True)
@@ -25,8 +24,6 @@ def evaluation_flow(
     cfg = resolve(preset, config_file, overrides, config)
     data = data or data_flow(preset=cfg.preset, config=cfg)
     predictions = predictions or baselines_flow(preset=cfg.preset, config=cfg, data=data)
-    errors = bound(evaluate_errors, ERRORS, cfg.runtime)(
-        cfg.evaluation, data.windows, predictions, artifact_root(cfg.runtime)
-    )
+    errors = bound(evaluate_errors, cfg.runtime)(cfg.evaluation, data.windows, predictions, artifact_root(cfg.runtime))
     publish_error_table(errors)
     return errors

@@ -14,10 +14,8 @@ from tasks.runtime import artifact_root
 from tasks.timeseries_tasks import language_prototypes, train_timeseries_model
 from vta_core.artifacts import ArtifactRef
 from vta_core.config import VTAConfig
-from vta_core.external.released import MODEL_NAME as RELEASED_MODEL
-from vta_core.stages.fusion_stage import FUSION_INFERENCE, FUSION_TRAIN
-from vta_core.stages.released_stage import RELEASED, applies
-from vta_core.stages.timeseries_stage import PROTOTYPES, TIMESERIES
+from vta_core.identities import ModelId
+from vta_core.stages.released_stage import applies
 
 
 @flow(name="vta-fusion", flow_run_name="fusion-{preset}", persist_result=True)
@@ -40,17 +38,17 @@ def fusion_flow(
     sources: dict[str, tuple[ArtifactRef, str]] = {}
     if "released" in cfg.fusion.sources:
         if applies(cfg.data.source, cfg.data.window, cfg.data.split):
-            ref = bound(released_forecasts, RELEASED, cfg.runtime)(
+            ref = bound(released_forecasts, cfg.runtime)(
                 cfg.data.source, cfg.data.window, cfg.data.split, data.windows, root
             )
-            sources["released"] = (ref, RELEASED_MODEL)
+            sources["released"] = (ref, ModelId.LLM_RELEASED)
         else:
             log.info("fusion: the released forecasts apply to StockNet with the paper split and T = T' = 10 only")
     if "reasoner" in cfg.fusion.sources and reasoner_forecasts is not None and reasoner_model is not None:
         sources["reasoner"] = (reasoner_forecasts, reasoner_model)
-    prototypes = bound(language_prototypes, PROTOTYPES, cfg.runtime)(cfg.backbone.prototypes, root)
-    backbone = bound(train_timeseries_model, TIMESERIES, cfg.runtime)
-    fit, infer = bound(train_fusion, FUSION_TRAIN, cfg.runtime), bound(guided_inference, FUSION_INFERENCE, cfg.runtime)
+    prototypes = bound(language_prototypes, cfg.runtime)(cfg.backbone.prototypes, root)
+    backbone = bound(train_timeseries_model, cfg.runtime)
+    fit, infer = bound(train_fusion, cfg.runtime), bound(guided_inference, cfg.runtime)
     refs = []
     for seed in cfg.backbone.train.seeds:
         phi = backbone("calf", cfg.backbone, seed, data.windows, root, prototypes)

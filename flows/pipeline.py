@@ -11,9 +11,10 @@ from flows.data_flow import DataRefs, data_flow
 from flows.dispatch import dispatched
 from flows.evaluation_flow import evaluation_flow
 from flows.fusion_flow import fusion_flow
-from flows.reasoning_flow import MODEL_NAMES, ReasonerRefs, reasoning_flow
+from flows.reasoning_flow import ReasonerRefs, reasoning_flow
 from vta_core.artifacts import ArtifactRef
 from vta_core.config import VTAConfig
+from vta_core.identities import ModelId
 from vta_core.runs import finish_run, start_run
 
 
@@ -29,7 +30,7 @@ def _reasoner_inputs(reasoner: ReasonerRefs | None) -> dict:
     """What fusion needs from the reasoner: its final (stage 3) forecasts, including the train windows."""
     if reasoner is None:
         return {}
-    return {"reasoner_forecasts": reasoner.final_generation, "reasoner_model": MODEL_NAMES["stage3"]}
+    return {"reasoner_forecasts": reasoner.final_generation, "reasoner_model": ModelId.REASONER_STAGE3}
 
 
 @flow(name="vta-pipeline", flow_run_name="vta-{preset}", persist_result=True)
@@ -81,7 +82,7 @@ def vta_pipeline(
         predictions += backbone_flow(preset=cfg.preset, config=cfg, data=data)
         predictions += fusion_flow(preset=cfg.preset, config=cfg, data=data, **_reasoner_inputs(reasoner))
         errors = evaluation_flow(preset=cfg.preset, config=cfg, data=data, predictions=predictions)
-    models = {"reasoner_stage3": reasoner.stage3} if reasoner else {}  # what `vta predict` loads
+    models = {str(ModelId.REASONER_STAGE3): reasoner.stage3} if reasoner else {}  # what `vta predict` loads
     finish_run(folder, {**dict(data), **models, "predictions": predictions}, errors)
     markdown = errors.file("error_table.md").read_text()
     get_run_logger().info("run folder %s; error table at %s", folder, folder / "error_table.md")

@@ -25,16 +25,8 @@ from tasks.reasoner_tasks import (
 from tasks.runtime import artifact_root
 from vta_core.artifacts import ArtifactRef
 from vta_core.config import VTAConfig
-from vta_core.stages import reasoner_stage as rs
-from vta_core.stages.analyst_stage import ANALYST
-
-MODEL_NAMES = {
-    "base": "reasoner (base)",
-    "stage0": "reasoner (stage 0)",
-    "stage1": "reasoner (stage 1)",
-    "stage2": "reasoner (stage 2)",
-    "stage3": "reasoner (stage 3)",
-}
+from vta_core.identities import REASONER_STAGE_MODELS
+from vta_core.stages.reasoner_common import identity
 
 
 class ReasonerRefs(BaseModel):
@@ -66,41 +58,49 @@ def reasoning_flow(
     if cfg.runtime.torch_threads:
         torch.set_num_threads(cfg.runtime.torch_threads)
     root, r = artifact_root(cfg.runtime), cfg.reasoner
-    ident = rs.identity(r)
+    ident = identity(r)
     if analyst is None and (r.is_tiny or r.warm_start_on):
         # The same cached task (and key) the baselines flow runs: a hit when that flow already ran.
-        analyst = bound(rule_based_analyst, ANALYST, cfg.runtime)(
+        analyst = bound(rule_based_analyst, cfg.runtime)(
             cfg.analyst, data.annotations, data.prompts, data.windows, root
         )
     tiny_inputs = (data.prompts, analyst) if r.is_tiny else (None, None)
-    base = bound(reasoner_base, rs.BASE, cfg.runtime)(ident, *tiny_inputs, root)
+    base = bound(reasoner_base, cfg.runtime)(ident, *tiny_inputs, root)
     stage0 = None
     if r.warm_start_on:
         lora = None if r.warm_start.full_finetune else r.lora
-        stage0 = bound(reasoner_warm_start, rs.WARM_START, cfg.runtime)(ident, r.warm_start, lora, base, analyst, root)
-    grpo = bound(reasoner_grpo, rs.GRPO, cfg.runtime)
+        stage0 = bound(reasoner_warm_start, cfg.runtime)(ident, r.warm_start, lora, base, analyst, root)
+    grpo = bound(reasoner_grpo, cfg.runtime)
     stage1 = grpo("stage 1", ident, r.stage1, r.lora, r.reward, stage0 or base, data.prompts, root)
-    stage2 = bound(reasoner_rejection, rs.REJECTION, cfg.runtime)(ident, r.rejection, stage1, data.prompts, root)
+    stage2 = bound(reasoner_rejection, cfg.runtime)(ident, r.rejection, stage1, data.prompts, root)
     stage3 = grpo("stage 3", ident, r.stage3, r.lora, r.reward, stage2, data.prompts, root)
 
-    generate = bound(reasoner_generate, rs.GENERATION, cfg.runtime)
+    generate = bound(reasoner_generate, cfg.runtime)
     # Decoding settings only; the flags that say *which* stages to decode stay out of the keys.
     decoding = r.generation.model_copy(update={"train_windows": None, "ablation": True, "evaluate_base": False})
     train_windows = -1 if r.generation.train_windows is None else r.generation.train_windows
 
     def decode(name: str, model: ArtifactRef, n_train: int = 0) -> ArtifactRef:
         return generate(
-            ident, decoding, MODEL_NAMES[name], n_train, model, data.prompts, data.windows, data.annotations, root
+            ident,
+            decoding,
+            REASONER_STAGE_MODELS[name],
+            n_train,
+            model,
+            data.prompts,
+            data.windows,
+            data.annotations,
+            root,
         )
 
     final = decode("stage3", stage3, train_windows)
-    generations = {MODEL_NAMES["stage3"]: final}
+    generations = {REASONER_STAGE_MODELS["stage3"]: final}
     if r.generation.ablation:
         for name, ref in (("stage0", stage0), ("stage1", stage1), ("stage2", stage2)):
             if ref is not None:
-                generations[MODEL_NAMES[name]] = decode(name, ref)
+                generations[REASONER_STAGE_MODELS[name]] = decode(name, ref)
     if r.generation.evaluate_base:
-        generations[MODEL_NAMES["base"]] = decode("base", base)
+        generations[REASONER_STAGE_MODELS["base"]] = decode("base", base)
     return ReasonerRefs(
         base=base,
         stage0=stage0,

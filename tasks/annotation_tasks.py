@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import task
-
-from tasks.caching import stage_task_options
+from tasks.caching import stage_task
 from vta_core.artifacts import ArtifactRef, ArtifactStore
-from vta_core.config.sections import AnnotationConfig, PromptConfig
-from vta_core.stages import annotation_stages
+from vta_core.config.annotation_sections import AnnotationConfig
+from vta_core.config.prompt_sections import PromptConfig
+from vta_core.stages.annotation_stage import annotation_stage
+from vta_core.stages.prompts_stage import prompts_stage
 
 
-@task(**stage_task_options(annotation_stages.ANNOTATE))
+@stage_task(annotation_stage)
 def annotate_windows(annotation: AnnotationConfig, windows: ArtifactRef, store_root: Path) -> ArtifactRef:
-    return annotation_stages.annotation_stage(annotation, windows, ArtifactStore(store_root))
+    return annotation_stage(annotation, windows, store=ArtifactStore(store_root))
 
 
-@task(**stage_task_options(annotation_stages.PROMPTS))
+@stage_task(prompts_stage)
 def build_prompts(
     prompt: PromptConfig, annotations: ArtifactRef, windows: ArtifactRef, store_root: Path
 ) -> ArtifactRef:
-    return annotation_stages.prompts_stage(prompt, annotations, windows, ArtifactStore(store_root))
+    return prompts_stage(prompt, annotations, windows, store=ArtifactStore(store_root))

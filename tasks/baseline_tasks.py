@@ -4,33 +4,36 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import task
-
-from tasks.caching import stage_task_options
+from tasks.caching import stage_task
 from vta_core.artifacts import ArtifactRef, ArtifactStore
-from vta_core.config.sections import AnalystConfig, BaselinesConfig, PaperSplit, RidgeConfig, SourceConfig, WindowConfig
-from vta_core.stages import analyst_stage, baseline_stage, released_stage, ridge_stage
+from vta_core.config.annotation_sections import AnalystConfig
+from vta_core.config.data_sections import PaperSplit, SourceConfig, WindowConfig
+from vta_core.config.evaluation_sections import BaselinesConfig, RidgeConfig
+from vta_core.stages.analyst_stage import analyst_stage
+from vta_core.stages.baseline_stage import naive_baselines_stage
+from vta_core.stages.released_stage import released_forecasts_stage
+from vta_core.stages.ridge_stage import ridge_stage
 
 
-@task(**stage_task_options(baseline_stage.NAIVE))
+@stage_task(naive_baselines_stage)
 def naive_baselines(baselines: BaselinesConfig, windows: ArtifactRef, store_root: Path) -> ArtifactRef:
-    return baseline_stage.naive_baselines_stage(baselines, windows, ArtifactStore(store_root))
+    return naive_baselines_stage(baselines, windows, store=ArtifactStore(store_root))
 
 
-@task(**stage_task_options(analyst_stage.ANALYST))
+@stage_task(analyst_stage)
 def rule_based_analyst(
     analyst: AnalystConfig, annotations: ArtifactRef, prompts: ArtifactRef, windows: ArtifactRef, store_root: Path
 ) -> ArtifactRef:
-    return analyst_stage.analyst_stage(analyst, annotations, prompts, windows, ArtifactStore(store_root))
+    return analyst_stage(analyst, annotations, prompts, windows, store=ArtifactStore(store_root))
 
 
-@task(**stage_task_options(released_stage.RELEASED))
+@stage_task(released_forecasts_stage)
 def released_forecasts(
     source: SourceConfig, window: WindowConfig, split: PaperSplit, windows: ArtifactRef, store_root: Path
 ) -> ArtifactRef:
-    return released_stage.released_forecasts_stage(source, window, split, windows, ArtifactStore(store_root))
+    return released_forecasts_stage(source, window, split, windows, store=ArtifactStore(store_root))
 
 
-@task(**stage_task_options(ridge_stage.RIDGE))
-def ridge_baseline(ridge: RidgeConfig, windows: ArtifactRef, store_root: Path) -> ArtifactRef:
-    return ridge_stage.ridge_stage(ridge, windows, ArtifactStore(store_root))
+@stage_task(ridge_stage)
+def ridge_baseline(ridge_config: RidgeConfig, windows: ArtifactRef, store_root: Path) -> ArtifactRef:
+    return ridge_stage(ridge_config, windows, store=ArtifactStore(store_root))

@@ -1,72 +1,117 @@
-"""Prefect cache policies whose keys equal the library's stage keys.
+"""Prefect tasks bound to library stages: one decorator, keys from the stage's own signature.
 
-A task's parameters are exactly its stage's inputs (config sections, upstream references, the
-input fingerprint) plus `store_root`, which only says where artifacts live. The key hashes the
-inputs with the stage's code fingerprint, so: a second identical run is all cache hits; changing
-one section re-runs that stage and, through the changed upstream key, everything downstream.
+    @stage_task(annotation_stage)
+    def annotate_windows(annotation: AnnotationConfig, windows: ArtifactRef, store_root: Path) -> ArtifactRef:
+        return annotation_stage(annotation, windows, store=ArtifactStore(store_root))
+
+A task's parameters must be exactly its stage's (minus unkeyed hooks) plus `store_root`, which only
+says where artifacts live; this is checked when the module is imported. The cache key is
+`stage.key(**parameters)`, the very function the stage uses to name its folder, so a second
+identical run is all cache hits, and changing one section re-runs that stage and, through the
+changed upstream key, everything downstream.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from prefect import Task
+from prefect import Task, task
 from prefect.cache_policies import CacheKeyFnPolicy, CachePolicy
 from prefect.locking.filesystem import FileSystemLockManager
 from prefect.transactions import IsolationLevel
 
 from tasks.runtime import LOCKS, RESULTS, result_record
-from vta_core.artifacts import ArtifactStore, StageSpec, stage_key
+from vta_core.artifacts import ArtifactStore
 from vta_core.config.sections import RuntimeConfig
+from vta_core.stage_keys import Stage
 
 LOG = logging.getLogger(__name__)
-LOCATION_PARAMS = frozenset({"store_root"})
+LOCATION = "store_root"
+STAGE_ATTRIBUTE = "__vta_stage__"
 
 
-def key_inputs(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in params.items() if k not in LOCATION_PARAMS}
+class StageTaskError(TypeError):
+    """A task wrapper whose parameters differ from its stage's (its key would not name the stage's folder)."""
 
 
-def stage_cache_key(spec: StageSpec) -> Callable[[Any, dict[str, Any]], str]:
+def stage_cache_key(stage: Stage) -> Callable[[Any, dict[str, Any]], str]:
     def cache_key(_context: Any, params: dict[str, Any]) -> str:
-        key = stage_key(spec, key_inputs(params))
-        cache_key = f"{spec.name}-{key}"
-        store_root = Path(params["store_root"])
+        key = stage.key(**{k: v for k, v in params.items() if k != LOCATION})
+        cache_key = f"{stage.name}-{key}"
+        store_root = Path(params[LOCATION])
         record = result_record(store_root, cache_key)
-        if record.exists() and not ArtifactStore(store_root).ref(spec, key).is_complete():
+        if record.exists() and not ArtifactStore(store_root).ref(stage.name, key).is_complete():
             # The cached result points at a deleted or unfinished artifact folder: drop it so the task re-runs.
-            LOG.warning("artifact %s/%s is missing; discarding its cached result", spec.name, key)
+            LOG.warning("artifact %s/%s is missing; discarding its cached result", stage.name, key)
             record.unlink(missing_ok=True)
         return cache_key
 
     return cache_key
 
 
-def stage_cache_policy(spec: StageSpec, home: Path | None = None) -> CachePolicy:
+def stage_cache_policy(stage: Stage, home: Path | None = None) -> CachePolicy:
     """Key policy; with a home, overlapping runs of one stage (a schedule and a UI run) serialise on
     a file lock there, and the second one comes back as a cache hit instead of recomputing."""
-    policy = CacheKeyFnPolicy(cache_key_fn=stage_cache_key(spec))
+    policy = CacheKeyFnPolicy(cache_key_fn=stage_cache_key(stage))
     if home is None:
         return policy
     locks = FileSystemLockManager(lock_files_directory=(home / LOCKS).resolve())
     return policy.configure(isolation_level=IsolationLevel.SERIALIZABLE, lock_manager=locks)
 
 
-def stage_task_options(spec: StageSpec) -> dict[str, Any]:
-    """Decorator options every stage task shares."""
-    return {
-        "name": spec.name,
-        "cache_policy": stage_cache_policy(spec),
-        "persist_result": True,
-        "cache_result_in_memory": False,
-        "task_run_name": spec.name,
-    }
+def _check_parameters(fn: Callable[..., Any], stage: Stage) -> None:
+    wrapper = set(inspect.signature(fn).parameters) - {LOCATION}
+    expected = set(stage.parameters) - stage.unkeyed
+    if wrapper != expected or LOCATION not in inspect.signature(fn).parameters:
+        raise StageTaskError(
+            f"task {fn.__name__} must take exactly the parameters of stage {stage.name} and {LOCATION!r}: "
+            f"missing {sorted(expected - wrapper)}, extra {sorted(wrapper - expected)}"
+        )
 
 
-def bound(task: Task, spec: StageSpec, runtime: RuntimeConfig) -> Task:
+def stage_task(stage: Stage, **options: Any) -> Callable[[Callable[..., Any]], Task]:
+    """Decorate a thin task wrapper of `stage`; `options` add to or override the shared task options."""
+
+    def decorate(fn: Callable[..., Any]) -> Task:
+        _check_parameters(fn, stage)
+        setattr(fn, STAGE_ATTRIBUTE, stage)
+        shared = {
+            "name": stage.name,
+            "cache_policy": stage_cache_policy(stage),
+            "persist_result": True,
+            "cache_result_in_memory": False,
+            "task_run_name": stage.name,
+        }
+        return task(fn, **{**shared, **options})
+
+    return decorate
+
+
+# Errors worth a retry: I/O that may succeed a moment later. Never bad input (ValueError and its kin).
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError, ConnectionError)
+
+
+def transient_only(_task: Task, _task_run: Any, state: Any) -> bool:
+    """`retry_condition_fn` for stage tasks: retry a transient error, fail bad input at once."""
+    error = state.result(raise_on_failure=False)
+    # A missing input file will still be missing a moment later.
+    return isinstance(error, TRANSIENT_ERRORS) and not isinstance(error, FileNotFoundError)
+
+
+def stage_of(stage_task_: Task) -> Stage:
+    stage = getattr(stage_task_.fn, STAGE_ATTRIBUTE, None)
+    if stage is None:
+        raise StageTaskError(f"task {stage_task_.name} was not made with @stage_task")
+    return stage
+
+
+def bound(stage_task_: Task, runtime: RuntimeConfig) -> Task:
     """The stage task with its results and locks under the run home, beside the artifacts."""
     home = runtime.home.resolve()
-    return task.with_options(result_storage=home / RESULTS, cache_policy=stage_cache_policy(spec, home))
+    return stage_task_.with_options(
+        result_storage=home / RESULTS, cache_policy=stage_cache_policy(stage_of(stage_task_), home)
+    )

@@ -8,17 +8,17 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from tasks.caching import stage_task_options
+from tasks.caching import stage_task
 from vta_core.artifacts import ArtifactRef, ArtifactStore
-from vta_core.config.sections import EvaluationConfig
+from vta_core.config.evaluation_sections import EvaluationConfig
 from vta_core.stages import evaluation_stage
 
 
-@task(**stage_task_options(evaluation_stage.ERRORS))
+@stage_task(evaluation_stage.error_evaluation_stage)
 def evaluate_errors(
     evaluation: EvaluationConfig, windows: ArtifactRef, predictions: list[ArtifactRef], store_root: Path
 ) -> ArtifactRef:
-    return evaluation_stage.error_evaluation_stage(evaluation, windows, predictions, ArtifactStore(store_root))
+    return evaluation_stage.error_evaluation_stage(evaluation, windows, predictions, store=ArtifactStore(store_root))
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import task
-
-from tasks.caching import stage_task_options
+from tasks.caching import stage_task
 from vta_core.artifacts import ArtifactRef, ArtifactStore
-from vta_core.config.sections import FusionTrainingConfig
-from vta_core.stages import fusion_stage
+from vta_core.config.model_sections import FusionTrainingConfig
+from vta_core.stages.fusion_inference_stage import fusion_inference_stage
+from vta_core.stages.fusion_training_stage import fusion_training_stage
 
 
-@task(**{**stage_task_options(fusion_stage.FUSION_TRAIN), "task_run_name": "fusion-{source}-seed{seed}"})
+@stage_task(fusion_training_stage, task_run_name="fusion-{source}-seed{seed}")
 def train_fusion(
-    training: FusionTrainingConfig,
+    training_config: FusionTrainingConfig,
     source: str,
     reasoning_model: str,
     seed: int,
@@ -23,12 +22,12 @@ def train_fusion(
     windows: ArtifactRef,
     store_root: Path,
 ) -> ArtifactRef:
-    return fusion_stage.fusion_training_stage(
-        training, source, reasoning_model, seed, backbone, reasoning, windows, ArtifactStore(store_root)
+    return fusion_training_stage(
+        training_config, source, reasoning_model, seed, backbone, reasoning, windows, store=ArtifactStore(store_root)
     )
 
 
-@task(**{**stage_task_options(fusion_stage.FUSION_INFERENCE), "task_run_name": "guided-{source}-s{guidance_scale}"})
+@stage_task(fusion_inference_stage, task_run_name="guided-{source}-s{guidance_scale}")
 def guided_inference(
     guidance_scale: float | str,
     scale_grid: tuple[float, ...],
@@ -40,7 +39,7 @@ def guided_inference(
     windows: ArtifactRef,
     store_root: Path,
 ) -> ArtifactRef:
-    return fusion_stage.fusion_inference_stage(
+    return fusion_inference_stage(
         guidance_scale,
         scale_grid,
         source,
@@ -49,5 +48,5 @@ def guided_inference(
         backbone,
         reasoning,
         windows,
-        ArtifactStore(store_root),
+        store=ArtifactStore(store_root),
     )

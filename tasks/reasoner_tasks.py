@@ -15,12 +15,11 @@ from typing import Any
 from uuid import UUID
 
 import pandas as pd
-from prefect import task
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 
-from tasks.caching import stage_task_options
+from tasks.caching import stage_task
 from vta_core.artifacts import ArtifactRef, ArtifactStore
-from vta_core.config.sections import (
+from vta_core.config.reasoner_sections import (
     GenerationConfig,
     GRPOStageConfig,
     LoRAConfig,
@@ -29,7 +28,11 @@ from vta_core.config.sections import (
     RewardConfig,
     SFTStageConfig,
 )
-from vta_core.stages import reasoner_stage as rs
+from vta_core.stages.generation_stage import generation_stage
+from vta_core.stages.grpo_stage import grpo_stage
+from vta_core.stages.reasoner_base_stage import base_stage
+from vta_core.stages.rejection_stage import rejection_stage
+from vta_core.stages.warm_start_stage import warm_start_stage
 
 LOG = logging.getLogger(__name__)
 PROGRESS_COLUMNS = [
@@ -89,14 +92,14 @@ def publish_progress(ref: ArtifactRef, stage: str) -> None:
     create_table_artifact(key=_artifact_key(stage), table=rows[-500:], description=f"reasoner {stage}: logged steps")
 
 
-@task(**stage_task_options(rs.BASE))
+@stage_task(base_stage)
 def reasoner_base(
     reasoner: ReasonerConfig, prompts: ArtifactRef | None, analyst: ArtifactRef | None, store_root: Path
 ) -> ArtifactRef:
-    return rs.base_stage(reasoner, prompts, analyst, ArtifactStore(store_root))
+    return base_stage(reasoner, prompts, analyst, store=ArtifactStore(store_root))
 
 
-@task(**{**stage_task_options(rs.WARM_START), "task_run_name": "reasoner-stage0"})
+@stage_task(warm_start_stage, task_run_name="reasoner-stage0")
 def reasoner_warm_start(
     reasoner: ReasonerConfig,
     warm_start: SFTStageConfig,
@@ -105,20 +108,13 @@ def reasoner_warm_start(
     analyst: ArtifactRef,
     store_root: Path,
 ) -> ArtifactRef:
-    ref = rs.warm_start_stage(
-        reasoner,
-        warm_start,
-        lora or LoRAConfig(),
-        base,
-        analyst,
-        ArtifactStore(store_root),
-        progress=_progress_hook("stage 0"),
-    )
+    store, hook = ArtifactStore(store_root), _progress_hook("stage 0")
+    ref = warm_start_stage(reasoner, warm_start, lora, base, analyst, progress=hook, store=store)
     publish_progress(ref, "stage 0")
     return ref
 
 
-@task(**{**stage_task_options(rs.GRPO), "task_run_name": "reasoner-grpo-{name}"})
+@stage_task(grpo_stage, task_run_name="reasoner-grpo-{name}")
 def reasoner_grpo(
     name: str,
     reasoner: ReasonerConfig,
@@ -129,25 +125,27 @@ def reasoner_grpo(
     prompts: ArtifactRef,
     store_root: Path,
 ) -> ArtifactRef:
-    ref = rs.grpo_stage(
-        name, reasoner, grpo, lora, reward, init, prompts, ArtifactStore(store_root), progress=_progress_hook(name)
-    )
+    store, hook = ArtifactStore(store_root), _progress_hook(name)
+    ref = grpo_stage(name, reasoner, grpo, lora, reward, init, prompts, progress=hook, store=store)
     publish_progress(ref, name)
     return ref
 
 
-@task(**{**stage_task_options(rs.REJECTION), "task_run_name": "reasoner-stage2"})
+@stage_task(rejection_stage, task_run_name="reasoner-stage2")
 def reasoner_rejection(
-    reasoner: ReasonerConfig, rejection: RejectionConfig, init: ArtifactRef, prompts: ArtifactRef, store_root: Path
+    reasoner: ReasonerConfig,
+    rejection_config: RejectionConfig,
+    init: ArtifactRef,
+    prompts: ArtifactRef,
+    store_root: Path,
 ) -> ArtifactRef:
-    ref = rs.rejection_stage(
-        reasoner, rejection, init, prompts, ArtifactStore(store_root), progress=_progress_hook("stage 2")
-    )
+    store, hook = ArtifactStore(store_root), _progress_hook("stage 2")
+    ref = rejection_stage(reasoner, rejection_config, init, prompts, progress=hook, store=store)
     publish_progress(ref, "stage 2")
     return ref
 
 
-@task(**{**stage_task_options(rs.GENERATION), "task_run_name": "reasoner-generate-{model_name}"})
+@stage_task(generation_stage, task_run_name="reasoner-generate-{model_name}")
 def reasoner_generate(
     reasoner: ReasonerConfig,
     decoding: GenerationConfig,
@@ -159,6 +157,7 @@ def reasoner_generate(
     annotations: ArtifactRef,
     store_root: Path,
 ) -> ArtifactRef:
-    return rs.generation_stage(
-        reasoner, decoding, model_name, train_windows, model, prompts, windows, annotations, ArtifactStore(store_root)
+    store = ArtifactStore(store_root)
+    return generation_stage(
+        reasoner, decoding, model_name, train_windows, model, prompts, windows, annotations, store=store
     )

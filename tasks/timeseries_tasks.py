@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import task
 from pydantic import BaseModel
 
-from tasks.caching import stage_task_options
+from tasks.caching import stage_task
 from vta_core.artifacts import ArtifactRef, ArtifactStore
-from vta_core.config.sections import PrototypeConfig
-from vta_core.stages import timeseries_stage
+from vta_core.config.model_sections import PrototypeConfig
+from vta_core.stages.prototypes_stage import prototypes_stage
+from vta_core.stages.timeseries_stage import timeseries_stage
 
 
-@task(**{**stage_task_options(timeseries_stage.TIMESERIES), "task_run_name": "{model_name}-seed{seed}"})
+@stage_task(timeseries_stage, task_run_name="{model_name}-seed{seed}")
 def train_timeseries_model(
     model_name: str,
     model: BaseModel,
@@ -22,9 +22,9 @@ def train_timeseries_model(
     store_root: Path,
     prototypes: ArtifactRef | None = None,
 ) -> ArtifactRef:
-    return timeseries_stage.timeseries_stage(model_name, model, seed, windows, ArtifactStore(store_root), prototypes)
+    return timeseries_stage(model_name, model, seed, windows, prototypes=prototypes, store=ArtifactStore(store_root))
 
 
-@task(**stage_task_options(timeseries_stage.PROTOTYPES))
+@stage_task(prototypes_stage)
 def language_prototypes(prototypes: PrototypeConfig, store_root: Path) -> ArtifactRef:
-    return timeseries_stage.prototypes_stage(prototypes, ArtifactStore(store_root))
+    return prototypes_stage(prototypes, store=ArtifactStore(store_root))

@@ -25,3 +25,17 @@ def count_calls(
 
         monkeypatch.setattr(module, name, spy)
     return calls
+
+
+def count_stage_bodies(monkeypatch: pytest.MonkeyPatch, stages, calls: Counter[str], prefix: str = "") -> Counter[str]:
+    """Wrap the body of each `Stage` so that running it adds 1 to `calls[prefix + function name]`; every
+    caller (task wrappers, flows) goes through the same Stage object, so no import site can escape."""
+    for stage in stages:
+        original = stage.fn
+
+        def spy(*args, __original=original, __key=prefix + stage.__name__, **kwargs):
+            calls[__key] += 1
+            return __original(*args, **kwargs)
+
+        monkeypatch.setattr(stage, "fn", spy)
+    return calls

@@ -13,7 +13,11 @@ import pytest
 from vta_core.artifacts import ArtifactStore
 from vta_core.config import load_config
 from vta_core.data.schema import DATE, TICKER, VALUE_COLUMNS
-from vta_core.stages import analyst_stage, annotation_stages, data_stages
+from vta_core.stages.analyst_stage import analyst_stage
+from vta_core.stages.annotation_stage import annotation_stage
+from vta_core.stages.cleanse_stage import cleanse_stage, source_fingerprint
+from vta_core.stages.prompts_stage import prompts_stage
+from vta_core.stages.windows_stage import windows_stage
 
 GOLDEN = Path(__file__).parent / "golden"
 GOLDEN_WINDOWS = [("AAPL", "test", "2016-09-02"), ("GMRE", "val", "2017-04-26")]
@@ -23,13 +27,11 @@ def run_stages(tmp_path: Path, *overrides: str, source: Path | None = None):
     extra = ["data.source.kind=file", f"data.source.path={source}", "data.source.tickers=null"] if source else []
     cfg = load_config("smoke", overrides=[*extra, *overrides], environ={})
     store = ArtifactStore(tmp_path / "artifacts")
-    cleaned = data_stages.cleanse_stage(
-        cfg.data.source, cfg.data.calendar, data_stages.source_fingerprint(cfg.data.source), store
-    )
-    windows = data_stages.windows_stage(cfg.data.window, cfg.data.split, cleaned, store)
-    annotations = annotation_stages.annotation_stage(cfg.annotation, windows, store)
-    prompts = annotation_stages.prompts_stage(cfg.prompt, annotations, windows, store)
-    analyst = analyst_stage.analyst_stage(cfg.analyst, annotations, prompts, windows, store)
+    cleaned = cleanse_stage(cfg.data.source, cfg.data.calendar, source_fingerprint(cfg.data.source), store=store)
+    windows = windows_stage(cfg.data.window, cfg.data.split, cleaned, store=store)
+    annotations = annotation_stage(cfg.annotation, windows, store=store)
+    prompts = prompts_stage(cfg.prompt, annotations, windows, store=store)
+    analyst = analyst_stage(cfg.analyst, annotations, prompts, windows, store=store)
     return annotations, prompts, analyst
 
 

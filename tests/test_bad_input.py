@@ -14,7 +14,9 @@ from vta_core.config.sections import CalendarConfig
 from vta_core.data.cleansing import cleanse
 from vta_core.data.problems import DataValidationError
 from vta_core.data.reading import read_prices
-from vta_core.stages import data_stages
+from vta_core.stages.cleanse_stage import cleanse_stage, source_fingerprint
+from vta_core.stages.loaders import load_windows
+from vta_core.stages.windows_stage import windows_stage
 
 SESSIONS = xcals.get_calendar("XNYS", start="2016-01-04", end="2016-12-30").sessions.strftime("%Y-%m-%d")
 HEADER = "date,ticker,Open,High,Low,Close,Adj Close,Volume"
@@ -188,13 +190,11 @@ def test_ticker_with_five_rows_is_excluded_not_fatal(tmp_path):
         "smoke", overrides=["data.source.kind=file", f"data.source.path={path}", "data.source.tickers=null"], environ={}
     )
     store = ArtifactStore(tmp_path / "artifacts")
-    cleaned = data_stages.cleanse_stage(
-        cfg.data.source, cfg.data.calendar, data_stages.source_fingerprint(cfg.data.source), store
-    )
-    windows = data_stages.windows_stage(cfg.data.window, cfg.data.split, cleaned, store)
+    cleaned = cleanse_stage(cfg.data.source, cfg.data.calendar, source_fingerprint(cfg.data.source), store=store)
+    windows = windows_stage(cfg.data.window, cfg.data.split, cleaned, store=store)
     excluded = pd.read_parquet(windows.file("exclusions.parquet"))
     assert list(excluded["ticker"]) == ["TINY"] and "too short" in excluded["reason"].iloc[0]
-    assert set(data_stages.load_windows(windows).index["ticker"].astype(str)) == {"AAA", "BBB"}
+    assert set(load_windows(windows).index["ticker"].astype(str)) == {"AAA", "BBB"}
 
 
 # ------------------------------------------------------------------- configuration

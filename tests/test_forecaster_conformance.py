@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from evaluation_oracle import evaluation_mse
 
 from vta_core.config.sections import BackboneConfig, DLinearConfig, TrainingConfig, TSMixerConfig
 from vta_core.models.base import REGISTRY, DataShape, build
@@ -44,11 +45,13 @@ def test_every_registered_model_is_covered():
 
 
 def toy_data(n: int = 256, seed: int = 0) -> WindowArrays:
-    """Random-walk windows whose future continues the walk: learnable but not trivial."""
+    """Random-walk windows whose future continues the walk: learnable but not trivial. Three tickers
+    with unequal window counts, so the per-ticker validation MSE differs from the pooled one."""
     rng = np.random.default_rng(seed)
     walk = np.cumsum(rng.normal(0, 0.1, size=(n, 20)), axis=1)
     x = np.repeat(walk[:, :10, None], 6, axis=2) + rng.normal(0, 0.01, size=(n, 10, 6))
-    return WindowArrays(x.astype(np.float32), walk[:, 10:].astype(np.float32))
+    tickers = rng.choice(np.array(["AAA", "BBB", "CCC"]), size=n, p=[0.6, 0.3, 0.1])
+    return WindowArrays(x.astype(np.float32), walk[:, 10:].astype(np.float32), tickers)
 
 
 def make(key: str, seed: int = 0):
@@ -116,14 +119,21 @@ def test_save_load_round_trip(key, tmp_path):
     np.testing.assert_array_equal(predict(restored, data.x), predict(model, data.x))
 
 
-def test_early_stopping_keeps_the_best_epoch():
-    data = toy_data(128)
+def test_early_stopping_restores_the_best_epoch():
+    """A large learning rate makes validation loss go up and down. The returned model must score the
+    lowest validation loss seen (computed here by the evaluation's own code), and the epochs after
+    the best one must be worse, so that restoring its weights mattered."""
+    data, val = toy_data(128), toy_data(64, seed=2)
     model = make("dlinear-shared")
-    config = TRAIN.model_copy(update={"epochs": 30, "patience": 2, "learning_rate": 0.5})  # unstable on purpose
-    result = fit(model, data, toy_data(64, seed=2), config, seed=0)
-    best = min(row["val_loss"] for row in result.history)
-    assert result.best_val_loss <= best + 1e-12
-    assert len(result.history) < 30 or result.best_epoch == 30
+    config = TRAIN.model_copy(update={"epochs": 30, "patience": 3, "learning_rate": 0.2})
+    result = fit(model, data, val, config, seed=0)
+    losses = [row["val_loss"] for row in result.history]
+    assert 1 <= result.best_epoch and len(losses) == result.best_epoch + config.patience < config.epochs
+    assert result.best_val_loss == min(losses) == losses[result.best_epoch - 1]
+    assert min(losses[result.best_epoch :]) > result.best_val_loss * 1.01
+    kept = evaluation_mse(predict(model, val.x), val.y, val.tickers)
+    assert kept == pytest.approx(result.best_val_loss, rel=1e-6)
+    assert losses[-1] > kept * 1.01  # the last epoch's weights would have scored worse
 
 
 def naive_moving_average(x: np.ndarray, kernel: int) -> np.ndarray:

@@ -166,7 +166,7 @@ def test_same_seed_gives_the_same_fusion_weights():
 def test_validation_picks_the_guidance_scale_and_never_looks_at_test():
     from types import SimpleNamespace
 
-    from vta_core.stages.fusion_stage import choose_scale
+    from vta_core.stages.fusion_inference_stage import choose_scale
 
     split = np.array(["val"] * 4 + ["test"] * 4)
     index = pd.DataFrame({"split": split, "ticker": ["A", "B"] * 4})

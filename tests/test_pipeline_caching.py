@@ -8,48 +8,24 @@ from collections import Counter
 import numpy as np
 import pytest
 import yaml
-from spies import count_calls
+from spies import count_stage_bodies
 
 from vta_core.config import load_config
 from vta_core.runs import latest_run
-from vta_core.stages import (
-    analyst_stage,
-    annotation_stages,
-    baseline_stage,
-    data_stages,
-    evaluation_stage,
-    fusion_stage,
-    released_stage,
-    ridge_stage,
-    timeseries_stage,
-)
+from vta_core.stages import registry
+from vta_core.stages.evaluation_stage import error_evaluation_stage
+from vta_core.stages.registry import STAGES_BY_NAME
 
 pytestmark = pytest.mark.flow
 
-STAGE_FUNCTIONS = [
-    (data_stages, "cleanse_stage"),
-    (data_stages, "windows_stage"),
-    (annotation_stages, "annotation_stage"),
-    (annotation_stages, "prompts_stage"),
-    (baseline_stage, "naive_baselines_stage"),
-    (ridge_stage, "ridge_stage"),
-    (analyst_stage, "analyst_stage"),
-    (released_stage, "released_forecasts_stage"),
-    (timeseries_stage, "prototypes_stage"),
-    (timeseries_stage, "timeseries_stage"),
-    (fusion_stage, "fusion_training_stage"),
-    (fusion_stage, "fusion_inference_stage"),
-    (evaluation_stage, "error_evaluation_stage"),
-]
+REASONER_STAGES = {"reasoner_base", "reasoner_stage0", "reasoner_grpo", "reasoner_stage2", "reasoner_generation"}
+STAGES = [stage for stage in registry.ALL_STAGES if stage.name not in REASONER_STAGES]
 
 
 @pytest.fixture
 def executed(monkeypatch):
     """Count task bodies that actually execute (a cache hit never calls the stage function)."""
-    calls: Counter[str] = Counter()
-    for module, name in STAGE_FUNCTIONS:
-        count_calls(monkeypatch, module, [name], calls)
-    return calls
+    return count_stage_bodies(monkeypatch, STAGES, Counter())
 
 
 def run(home, *overrides, reasoner: bool = False):
@@ -61,7 +37,7 @@ def run(home, *overrides, reasoner: bool = False):
     return vta_pipeline(preset="smoke", config=cfg)
 
 
-ALL = {name for _, name in STAGE_FUNCTIONS}
+ALL = {stage.__name__ for stage in STAGES}
 DOWNSTREAM_OF_WINDOWS = ALL - {"cleanse_stage", "prototypes_stage"}
 FUSION = {"fusion_training_stage", "fusion_inference_stage"}
 RELEASED_ONLY = {"released_forecasts_stage"} | FUSION  # smoke fuses only the release, which needs T = 10 on StockNet
@@ -143,12 +119,12 @@ def test_failed_stage_is_retried_alone(harness, executed, tmp_path, monkeypatch)
     def broken(*_args, **_kwargs):
         raise RuntimeError("evaluation crashed")
 
-    working = evaluation_stage.error_evaluation_stage  # the counting spy
-    monkeypatch.setattr(evaluation_stage, "error_evaluation_stage", broken)
+    working = error_evaluation_stage.fn  # the counting spy
+    monkeypatch.setattr(error_evaluation_stage, "fn", broken)
     with pytest.raises(RuntimeError, match="evaluation crashed"):
         run(tmp_path)
     assert set(executed) == ALL - {"error_evaluation_stage"}
-    monkeypatch.setattr(evaluation_stage, "error_evaluation_stage", working)
+    monkeypatch.setattr(error_evaluation_stage, "fn", working)
     executed.clear()
     result = run(tmp_path)
     assert executed == Counter({"error_evaluation_stage": 1}), "only the failed stage runs again"
@@ -205,10 +181,8 @@ def _predict_with_the_reasoner(run_folder, stocknet_raw, tmp_path):
 def test_reasoner_feeds_fusion_and_a_stage3_change_reruns_only_what_follows(
     harness, executed, tmp_path, monkeypatch, stocknet_raw
 ):
-    from vta_core.stages import reasoner_stage
-
-    reasoner_functions = ("base_stage", "warm_start_stage", "grpo_stage", "rejection_stage", "generation_stage")
-    count_calls(monkeypatch, reasoner_stage, reasoner_functions, executed, prefix="reasoner.")
+    reasoner_stages = [STAGES_BY_NAME[name] for name in sorted(REASONER_STAGES)]
+    count_stage_bodies(monkeypatch, reasoner_stages, executed, prefix="reasoner.")
     first = run(tmp_path, "tsmixer.enabled=false", "dlinear.enabled=false", reasoner=True)
     assert "| VTA (own reasoner) | ours |" in first.error_table_markdown
     assert "| VTA (released Qwen2.5-7B forecasts) | ours |" in first.error_table_markdown

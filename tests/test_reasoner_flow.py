@@ -9,15 +9,18 @@ from collections import Counter
 import pandas as pd
 import pytest
 import torch
-from spies import count_calls
+from spies import count_stage_bodies
 
 from vta_core.config import load_config
 from vta_core.evaluation.predictions import PREDICTION_COLUMNS
 from vta_core.reasoner.generation import NARRATIVE_COLUMNS, load_reasoner_forecasts
-from vta_core.stages import reasoner_stage
+from vta_core.stages.registry import STAGES_BY_NAME
 
 pytestmark = pytest.mark.flow
-STAGES = ("base_stage", "warm_start_stage", "grpo_stage", "rejection_stage", "generation_stage")
+STAGES = [
+    STAGES_BY_NAME[name]
+    for name in ("reasoner_base", "reasoner_stage0", "reasoner_grpo", "reasoner_stage2", "reasoner_generation")
+]
 # Seconds-sized settings: two tickers, a 16-wide one-layer model, one or two steps per stage.
 TINY = [
     "data.source.tickers=[AAPL, XOM]",
@@ -34,7 +37,7 @@ TINY = [
 
 @pytest.fixture
 def executed(monkeypatch):
-    return count_calls(monkeypatch, reasoner_stage, STAGES, Counter())
+    return count_stage_bodies(monkeypatch, STAGES, Counter())
 
 
 def run(home, *overrides):
@@ -50,7 +53,7 @@ def test_reasoning_flow_caches_each_stage(harness, executed, tmp_path):
     assert executed == Counter(
         {"base_stage": 1, "warm_start_stage": 1, "grpo_stage": 2, "rejection_stage": 1, "generation_stage": 4}
     )
-    assert set(first.generations) == {f"reasoner (stage {i})" for i in range(4)}
+    assert set(first.generations) == {f"reasoner_stage{i}" for i in range(4)}
 
     final = first.final_generation
     narratives = pd.read_parquet(final.file("narratives.parquet"))

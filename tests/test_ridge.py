@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from evaluation_oracle import evaluation_mse
 
 from vta_core.baselines.ridge import fit_ridge, ridge_features, select_ridge
 from vta_core.config.sections import RidgeConfig
@@ -52,9 +53,13 @@ def test_forecast_moves_with_the_price_level():
 
 def test_alpha_is_chosen_on_validation_and_fit_uses_training_rows_only():
     train, val = _windows(200, 2), _windows(100, 3)
-    model, scores = select_ridge(train, val, (0.01, 1.0, 1e6))
-    assert model.alpha == min(scores, key=scores.get)
-    assert scores[1e6] > scores[model.alpha]  # a huge penalty collapses to the mean change: worse here
+    tickers = np.array(["AAA"] * 70 + ["BBB"] * 25 + ["CCC"] * 5)
+    model, scores = select_ridge(train, val, (0.01, 1.0, 1e6), val_tickers=tickers)
+    # Scored independently, by the evaluation's own code: the chosen alpha has the lowest error.
+    expected = {a: evaluation_mse(fit_ridge(*train, a).predict(val[0]), val[1], tickers) for a in (0.01, 1.0, 1e6)}
+    assert scores == pytest.approx(expected, rel=1e-10)
+    assert model.alpha == min(expected, key=expected.get)
+    assert expected[1e6] > 1.5 * expected[model.alpha]  # a huge penalty collapses to the mean change: worse here
     # Changing validation targets may change the chosen alpha, never the coefficients of a given alpha.
     same = fit_ridge(*train, model.alpha)
     np.testing.assert_array_equal(same.coef, model.coef)

@@ -1,25 +1,20 @@
-"""Content-addressed, atomically written stage artifacts and the keys that name them.
+"""Content-addressed, atomically written stage artifacts.
 
-A stage's key is the hash of exactly what it reads: its config sections, the keys of its upstream
-artifacts and a fingerprint of its code. The Prefect cache key and the artifact folder use the
-same key, so a cache hit always points at the folder its run wrote.
+A stage's folder is named by its key (see `vta_core.stage_keys`); the Prefect cache key and the
+artifact folder use the same key, so a cache hit always points at the folder its run wrote.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import inspect
 import json
 import logging
 import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pandas as pd
@@ -48,63 +43,26 @@ class MissingArtifactError(FileNotFoundError):
     """An upstream artifact a stage needs is not on disk (deleted or never finished)."""
 
 
-@dataclass(frozen=True)
-class StageSpec:
-    """A stage's name, hand-bumped version and the modules whose source is part of its key."""
-
-    name: str
-    version: str
-    modules: tuple[ModuleType, ...] = ()
-
-    def code_fingerprint(self) -> str:
-        digest = hashlib.sha256(f"{self.name}:{self.version}".encode())
-        for module in self.modules:
-            digest.update(inspect.getsource(module).encode())
-        return digest.hexdigest()[:16]
-
-
-def canonical(value: Any) -> Any:
-    """JSON-ready form of a key input; upstream artifacts contribute only their key."""
-    if isinstance(value, ArtifactRef):
-        return {"artifact": value.stage, "key": value.key}
-    if isinstance(value, BaseModel):
-        return {"model": type(value).__name__, "fields": value.model_dump(mode="json")}
-    if isinstance(value, Mapping):
-        return {str(k): canonical(v) for k, v in sorted(value.items())}
-    if isinstance(value, (list, tuple)):
-        return [canonical(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    raise TypeError(f"cannot use {type(value).__name__} in a stage key")
-
-
-def stage_key(spec: StageSpec, inputs: Mapping[str, Any]) -> str:
-    payload = {"stage": spec.name, "code": spec.code_fingerprint(), "inputs": canonical(inputs)}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
-
-
 class ArtifactStore:
     """Folders `<root>/<stage>/<key>/`, each written to a temp folder and renamed into place."""
 
     def __init__(self, root: Path):
         self.root = Path(root)
 
-    def ref(self, spec: StageSpec, key: str) -> ArtifactRef:
-        return ArtifactRef(stage=spec.name, key=key, path=(self.root / spec.name / key).resolve())
+    def ref(self, stage: str, key: str) -> ArtifactRef:
+        return ArtifactRef(stage=stage, key=key, path=(self.root / stage / key).resolve())
 
     @contextlib.contextmanager
-    def writing(self, spec: StageSpec, key: str) -> Iterator[Path]:
+    def writing(self, stage: str, key: str) -> Iterator[Path]:
         """Yield a scratch folder; on success it atomically becomes the stage's artifact folder."""
-        final = self.root / spec.name / key
+        final = self.root / stage / key
         final.parent.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=final.parent))
         scratch.chmod(0o755)  # mkdtemp makes it private; workers of other users read the cache too
         try:
             yield scratch
             write_json(
-                scratch / MANIFEST, {"stage": spec.name, "key": key, "files": sorted(p.name for p in scratch.iterdir())}
+                scratch / MANIFEST, {"stage": stage, "key": key, "files": sorted(p.name for p in scratch.iterdir())}
             )
             if final.exists():
                 # Replace an older copy: move it aside first so the final name never holds a partial folder.

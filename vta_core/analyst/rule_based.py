@@ -3,7 +3,8 @@
 It reads the statistics and indicators of one window (the same numbers the prompt shows) and
 writes a narrative in the reasoner's answer format, ending with a forecast from a damped-trend
 model: y_h = last + slope * (phi + phi^2 + ... + phi^h), slope = the window's mean daily change.
-phi = 0 is persistence and phi = 1 is drift; the damping is chosen on validation windows only.
+phi = 0 is persistence and phi = 1 is drift; the damping is chosen on validation windows only, by
+the evaluation's per-ticker MSE (`choose_damping`).
 Its narratives are the warm-start corpus of a tiny reasoner and it is an evaluated model itself.
 """
 
@@ -14,6 +15,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from vta_core.evaluation.selection import lowest, per_ticker_mse
 from vta_core.prompts.text import format_number, series_text
 
 # Conventional thresholds; the reasoning-quality checks use the same ones.
@@ -28,6 +30,20 @@ def damped_trend(history: np.ndarray, horizon: int, phi: float) -> np.ndarray:
     slope = (history[:, -1] - history[:, 0]) / max(history.shape[1] - 1, 1)
     weights = np.cumsum(phi ** np.arange(1, horizon + 1))
     return history[:, -1:] + slope[:, None] * weights[None, :]
+
+
+def choose_damping(
+    history: np.ndarray, targets: np.ndarray, tickers: np.ndarray, grid: Sequence[float]
+) -> tuple[float, dict[str, float]]:
+    """The damping with the lowest per-ticker MSE on the given (validation) windows.
+
+    history (n, T), targets (n, H), tickers (n,). Ties go to the smaller, more conservative damping.
+    Returns the damping and the score of each grid value keyed by its `:g` text (for a JSON report).
+    """
+    scores = {
+        float(phi): per_ticker_mse(damped_trend(history, targets.shape[1], phi), targets, tickers) for phi in grid
+    }
+    return lowest(scores), {f"{phi:g}": score for phi, score in sorted(scores.items())}
 
 
 def _ok(value: float | None) -> bool:

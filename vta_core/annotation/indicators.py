@@ -13,6 +13,9 @@ import numpy as np
 
 from vta_core.annotation import kernels
 
+# Window statistics, in the order prompts print them (the prompts import this).
+STAT_COLUMNS = ("min", "min_day", "max", "max_day", "mean", "median", "median_day")
+
 INDICATORS = (
     "sma",
     "ema",

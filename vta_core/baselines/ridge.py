@@ -8,11 +8,15 @@ regularisation strength is chosen on validation windows only.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 
 from vta_core.data.windows import TARGET_COLUMN, VOLUME_COLUMN
+from vta_core.evaluation.selection import lowest, per_ticker_mse
+
+LOG = logging.getLogger(__name__)
 
 
 def ridge_features(inputs: np.ndarray) -> np.ndarray:
@@ -50,14 +54,19 @@ def fit_ridge(inputs: np.ndarray, targets: np.ndarray, alpha: float) -> RidgeMod
 
 
 def select_ridge(
-    train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray], alphas: tuple[float, ...]
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray],
+    alphas: tuple[float, ...],
+    val_tickers: np.ndarray | None = None,
 ) -> tuple[RidgeModel, dict[float, float]]:
-    """Fit one model per alpha on training windows; keep the lowest validation MSE."""
-    scores, best = {}, None
-    for alpha in alphas:
-        model = fit_ridge(*train, alpha)
-        scores[float(alpha)] = float(np.mean((model.predict(val[0]) - val[1]) ** 2))
-        if best is None or scores[float(alpha)] < scores[best.alpha]:
-            best = model
-    assert best is not None, "alphas is validated non-empty"
-    return best, scores
+    """Fit one model per alpha on training windows; keep the lowest validation per-ticker MSE.
+
+    val_tickers: (n_val,) each validation window's ticker (the evaluation's per-ticker average). None
+    pools every window as one ticker, for callers that predate it; a warning says so.
+    """
+    if val_tickers is None:
+        LOG.warning("ridge: validation windows carry no tickers; alpha is chosen on the pooled MSE")
+        val_tickers = np.zeros(len(val[1]), dtype=np.int64)
+    models = {float(alpha): fit_ridge(*train, alpha) for alpha in alphas}
+    scores = {alpha: per_ticker_mse(model.predict(val[0]), val[1], val_tickers) for alpha, model in models.items()}
+    return models[lowest(scores)], scores

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from vta_core.config.sections import CalendarConfig
+from vta_core.config.data_sections import CalendarConfig
 from vta_core.data.calendars import CalendarError, market_of, sessions
 from vta_core.data.problems import DataProblem, DataValidationError
 from vta_core.data.schema import DATE, PRICE_COLUMNS, SOURCE_FILE, SOURCE_ROW, TICKER, VALUE_COLUMNS, VOLUME

@@ -15,7 +15,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from vta_core.config.sections import DateSplit, PaperSplit, SplitConfig, WalkForwardSplit, WindowConfig
+from vta_core.config.data_sections import DateSplit, PaperSplit, SplitConfig, WalkForwardSplit, WindowConfig
 
 LOG = logging.getLogger(__name__)
 BLOCK_COLUMNS = ["fold", "ticker", "n_rows", "train_lo", "train_hi", "val_lo", "val_hi", "test_lo", "test_hi"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from vta_core.evaluation.paper_numbers import SOURCE, paper_rows
+from vta_core.identities import label
 
 
 def error_markdown(summary: pd.DataFrame, digits: int = 4, show_paper: bool = True) -> str:
@@ -22,7 +23,7 @@ def error_markdown(summary: pd.DataFrame, digits: int = 4, show_paper: bool = Tr
         for r in ours.itertuples(index=False):
             spread = lambda v, s: f"{v:.{digits}f}" + (f" ± {s:.{digits}f}" if s > 0 else "")  # noqa: E731
             lines.append(
-                f"| {r.model} | ours | {r.seeds} | {spread(r.mse, r.mse_std)} | {spread(r.mae, r.mae_std)} | "
+                f"| {label(r.model)} | ours | {r.seeds} | {spread(r.mse, r.mse_std)} | {spread(r.mae, r.mae_std)} | "
                 f"{r.mape:.2f} | {r.tickers} | {r.windows} |"
             )
         if show_paper and split == "test":
@@ -43,7 +44,7 @@ def quality_markdown(quality: pd.DataFrame) -> str:
     ]
     for r in quality.itertuples(index=False):
         lines.append(
-            f"| {r.model} | {r.split} | {r.narratives} | {pct(r.format_valid)} | {pct(r.grounding)} | "
+            f"| {label(r.model)} | {r.split} | {r.narratives} | {pct(r.format_valid)} | {pct(r.grounding)} | "
             f"{pct(r.consistency)} |"
         )
     return "\n".join(lines) + "\n"

@@ -14,12 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vta_core.config.sections import PaperSplit, WindowConfig
+from vta_core.config.data_sections import PaperSplit, WindowConfig
 from vta_core.data.schema import DATE, TARGET, TICKER
 from vta_core.data.splits import split_blocks
 
 PACKAGE = "vta_core.resources.released_forecasts"
-MODEL_NAME = "LLM only (released Qwen2.5-7B forecasts)"
 
 
 class ReleasedForecastError(ValueError):

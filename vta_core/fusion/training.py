@@ -1,4 +1,5 @@
-"""Training loop of psi: condition dropout to the null token, checkpoint chosen on the guided forecast.
+"""Training of psi on the shared loop (`models.trainer.train_loop`): condition dropout to the null
+token, checkpoint chosen on the guided forecast's per-ticker validation MSE.
 
 Every batch indexes all per-window arrays (x, y, c, available, y_phi) with the same row numbers, so
 shuffled batches keep each window with its own conditioning (the paper's code misaligned them).
@@ -7,16 +8,17 @@ shuffled batches keep each window with its own conditioning (the paper's code mi
 from __future__ import annotations
 
 import logging
-import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from vta_core.config.sections import FusionTrainingConfig
+from vta_core.config.model_sections import FusionTrainingConfig
+from vta_core.evaluation.selection import per_ticker_mse
 from vta_core.fusion.guidance import guided
 from vta_core.fusion.model import FusionModel
-from vta_core.models.trainer import TrainResult, resolve_device, seed_everything
+from vta_core.models.trainer import TrainResult, train_loop
 
 LOG = logging.getLogger(__name__)
 
@@ -28,6 +30,8 @@ class FusionArrays:
     c: np.ndarray  # (n, k) conditioning attributes (scaled space)
     available: np.ndarray  # (n,) bool: a usable reasoning forecast exists
     y_phi: np.ndarray  # (n, H) the backbone's unconditional forecast
+    # (n,) each window's ticker, for the per-ticker validation MSE; None pools all windows as one ticker.
+    tickers: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.x)
@@ -36,10 +40,28 @@ class FusionArrays:
                 "fusion arrays differ in length: "
                 f"{[len(a) for a in (self.x, self.y, self.c, self.available, self.y_phi)]}"
             )
+        if self.tickers is not None and np.shape(self.tickers) != (n,):
+            raise ValueError(f"expected tickers ({n},), got {np.shape(self.tickers)}")
+
+    def ticker_groups(self) -> np.ndarray:
+        return self.tickers if self.tickers is not None else np.zeros(len(self.y), dtype=np.int64)
 
     def tensors(self, rows: np.ndarray, device: torch.device) -> tuple[torch.Tensor, ...]:
         f32 = lambda a: torch.as_tensor(np.asarray(a[rows], dtype=np.float32), device=device)  # noqa: E731
         return f32(self.x), f32(self.y), f32(self.c), torch.as_tensor(self.available[rows], device=device)
+
+
+@dataclass(frozen=True)
+class FusionBatch:
+    """One training batch; `use_condition` is False where c is missing or dropped to the null token."""
+
+    x: torch.Tensor  # (B, T, C)
+    y: torch.Tensor  # (B, H)
+    c: torch.Tensor  # (B, k)
+    use_condition: torch.Tensor  # (B,) bool
+
+    def __len__(self) -> int:
+        return len(self.y)
 
 
 def predict_conditional(model: FusionModel, data: FusionArrays, batch_size: int = 4096) -> np.ndarray:
@@ -55,46 +77,44 @@ def predict_conditional(model: FusionModel, data: FusionArrays, batch_size: int 
 
 
 def guided_mse(model: FusionModel, data: FusionArrays, scale: float) -> float:
+    """Per-ticker MSE (the evaluation's metric) of the guided forecast at `scale`."""
     y = guided(data.y_phi, predict_conditional(model, data), scale, data.available)
-    return float(np.mean((y - data.y) ** 2))
+    return per_ticker_mse(y, data.y, data.ticker_groups())
+
+
+def training_batches(
+    data: FusionArrays, batch_size: int, p_uncond: float, rng: np.random.Generator, device: torch.device
+) -> Iterator[FusionBatch]:
+    """One epoch of shuffled batches with condition dropout: each window's c is replaced by the null
+    token with probability p_uncond, so the same psi also learns the unconditional forecast."""
+    order = rng.permutation(len(data.x))
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        x, y, c, available = data.tensors(rows, device)
+        keep = torch.as_tensor(rng.random(len(rows)) >= p_uncond, device=device)
+        yield FusionBatch(x, y, c, available & keep)
 
 
 def fit_fusion(
     model: FusionModel, train: FusionArrays, val: FusionArrays, config: FusionTrainingConfig, seed: int
 ) -> TrainResult:
-    """Train in place; on return the model holds the weights with the lowest guided validation MSE."""
-    seed_everything(seed)
-    device = resolve_device(config.train.device)
-    model.to(device)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimiser = torch.optim.Adam(trainable, lr=config.train.learning_rate, weight_decay=config.train.weight_decay)
-    rng = np.random.default_rng(seed)
-    best = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    result = TrainResult(best_epoch=0, best_val_loss=guided_mse(model, val, config.selection_scale), device=str(device))
-    started, stale = time.perf_counter(), 0
-    for epoch in range(1, config.train.epochs + 1):
-        model.train()
-        running, seen = 0.0, 0
-        order = rng.permutation(len(train.x))
-        for start in range(0, len(order), config.train.batch_size):
-            rows = order[start : start + config.train.batch_size]
-            x, y, c, available = train.tensors(rows, device)
-            keep = torch.as_tensor(rng.random(len(rows)) >= config.p_uncond, device=device)
-            loss = torch.nn.functional.mse_loss(model(x, c, available & keep).float(), y)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            running, seen = running + float(loss.detach()) * len(rows), seen + len(rows)
-        val_loss = guided_mse(model, val, config.selection_scale)
-        result.history.append({"epoch": epoch, "train_loss": running / max(seen, 1), "val_guided_mse": val_loss})
-        LOG.info("fusion seed %d epoch %d: train %.5f, guided val %.5f", seed, epoch, running / max(seen, 1), val_loss)
-        if val_loss < result.best_val_loss:
-            result.best_val_loss, result.best_epoch, stale = val_loss, epoch, 0
-            best = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            stale += 1
-            if stale >= config.train.patience:
-                break
-    model.load_state_dict(best)
-    result.seconds = time.perf_counter() - started
-    return result
+    """Train in place; on return the model holds the weights with the lowest guided validation MSE.
+
+    The checkpoint is chosen on the forecast fusion is used for (guided at `selection_scale`), not on
+    psi's own loss. Always fp32: psi has trained without autocast since it was written, and honouring
+    `train.mixed_precision` would change its CUDA results.
+    """
+    if val.tickers is None:
+        LOG.warning("fusion: validation windows carry no tickers; checkpoint selection pools them as one ticker")
+    batch_size = config.train.batch_size
+    return train_loop(
+        model,
+        config.train,
+        seed,
+        batches=lambda rng, device: training_batches(train, batch_size, config.p_uncond, rng, device),
+        loss=lambda batch: torch.nn.functional.mse_loss(model(batch.x, batch.c, batch.use_condition).float(), batch.y),
+        score=lambda device: guided_mse(model, val, config.selection_scale),
+        name="fusion",
+        amp=False,
+        score_key="val_guided_mse",
+    )

@@ -30,17 +30,17 @@ from vta_core.data.reading import read_prices
 from vta_core.data.schema import VALUE_COLUMNS
 from vta_core.data.windows import TARGET_COLUMN, WindowSet
 from vta_core.fusion import conditioning, guidance, training
+from vta_core.identities import LABELS, ModelId, StageName
 from vta_core.inference.latest import latest_windows
 from vta_core.models import trainer
 from vta_core.prompts.parser import parse_answer
 from vta_core.prompts.records import STAT_COLUMNS, PromptParts, chat_records
 from vta_core.prompts.text import INDICATOR_LABELS
-from vta_core.stages import fusion_stage
-from vta_core.stages.annotation_stages import annotate_windows
-from vta_core.stages.data_stages import load_windows
+from vta_core.stages.annotation_stage import annotate_windows
+from vta_core.stages.fusion_common import SOURCES, load_fusion
+from vta_core.stages.loaders import load_windows
 
 LOG = logging.getLogger(__name__)
-BACKBONE_NAME = "CALF-like backbone"
 
 
 class RunArtifactsError(FileNotFoundError):
@@ -67,9 +67,9 @@ def _predictions_refs(refs: dict, stage: str) -> list[ArtifactRef]:
 def _backbone(refs: dict) -> tuple[ArtifactRef, int]:
     """The CALF-like backbone with the lowest seed."""
     found = []
-    for ref in _predictions_refs(refs, "timeseries_model"):
+    for ref in _predictions_refs(refs, StageName.TIMESERIES):
         log = json.loads(require(ref).file("training_log.json").read_text())
-        if log["model"] == BACKBONE_NAME:
+        if log["model"] == ModelId.BACKBONE:
             found.append((int(log["seed"]), ref))
     if not found:
         raise RunArtifactsError("the run trained no CALF-like backbone (backbone.enabled was false)")
@@ -78,15 +78,15 @@ def _backbone(refs: dict) -> tuple[ArtifactRef, int]:
 
 
 def _fusion_for(refs: dict, source: str, seed: int) -> dict | None:
-    for ref in _predictions_refs(refs, "fusion_inference"):
-        meta = json.loads(require(ref).file(fusion_stage.SOURCES).read_text())
+    for ref in _predictions_refs(refs, StageName.FUSION_INFERENCE):
+        meta = json.loads(require(ref).file(SOURCES).read_text())
         if meta["source"] == source and int(meta["seed"]) == seed:
             return meta
     return None
 
 
 def _analyst(refs: dict, ws: WindowSet, annotations: pd.DataFrame, digits: int) -> tuple[list[str], np.ndarray]:
-    ref = next(iter(_predictions_refs(refs, "rule_based_analyst")), None)
+    ref = next(iter(_predictions_refs(refs, StageName.ANALYST)), None)
     damping = json.loads(require(ref).file("analyst_report.json").read_text())["damping"] if ref else 0.0
     history = ws.inputs()[:, :, TARGET_COLUMN]
     forecasts = rule_based.damped_trend(history, ws.horizon, damping)
@@ -106,7 +106,7 @@ def _reasoner(
     cfg: VTAConfig, refs: dict, ws: WindowSet, annotations: pd.DataFrame, labels: dict[str, str]
 ) -> tuple[list[str], np.ndarray, np.ndarray] | None:
     """The run's stage-3 reasoner on the new windows: (texts, forecasts with NaN rows, valid), or None."""
-    if "reasoner_stage3" not in refs:
+    if ModelId.REASONER_STAGE3 not in refs:
         return None
     from vta_core.reasoner import generation, loading  # heavy (transformers): only when the run has a reasoner
 
@@ -114,7 +114,7 @@ def _reasoner(
     parts = PromptParts(prompt.system_template, prompt.user_template, prompt.significant_digits, labels)
     shown = ws.inputs()[:, :, VALUE_COLUMNS.index(cfg.annotation.price_column)]
     records = list(chat_records(shown, np.zeros((len(ws), ws.horizon)), annotations, parts, INDICATORS))
-    checkpoint = loading.Checkpoint.read(require(ArtifactRef.model_validate(refs["reasoner_stage3"])).path)
+    checkpoint = loading.Checkpoint.read(require(ArtifactRef.model_validate(refs[ModelId.REASONER_STAGE3])).path)
     net, tokenizer = loading.load_checkpoint(checkpoint, cfg.reasoner, trainable=False)
     net.to(loading.torch_device(cfg.reasoner.device))
     g = cfg.reasoner.generation
@@ -158,13 +158,15 @@ def predict_latest(run_folder: Path, input_path: Path, output: Path | None = Non
     ws = latest_windows(cleaned.prices, trained, input_path)
     annotations, periods = annotate_windows(ws, cfg.annotation)
     narratives, reasoning = _analyst(refs, ws, annotations, cfg.prompt.significant_digits)
-    narrator = np.array(["rule-based analyst"] * len(ws), dtype=object)
+    narrator = np.array([LABELS[ModelId.ANALYST]] * len(ws), dtype=object)
     own = _reasoner(cfg, refs, ws, annotations, periods.labels())
     if own is not None:  # the reasoner speaks where its output parsed; the analyst covers the rest
         texts, forecasts, valid = own
         narratives = [t if ok else n for t, n, ok in zip(texts, narratives, valid, strict=False)]
         reasoning = np.where(valid[:, None], forecasts, np.nan)
-        narrator = np.where(valid, "reasoner (stage 3)", "rule-based analyst (reasoner output did not parse)")
+        narrator = np.where(
+            valid, LABELS[ModelId.REASONER_STAGE3], f"{LABELS[ModelId.ANALYST]} (reasoner output did not parse)"
+        )
     backbone_ref, seed = _backbone(refs)
     x = ws.inputs().astype(np.float32)
     phi = trainer.load_checkpoint(backbone_ref.file(f"checkpoint_fold{int(ws.index['fold'].iloc[0])}"))
@@ -174,9 +176,7 @@ def predict_latest(run_folder: Path, input_path: Path, output: Path | None = Non
     fusion = _fusion_for(refs, "reasoner", seed) if own is not None else None
     if fusion is not None:
         fold = int(ws.index["fold"].iloc[0])
-        net, psi, attributes = fusion_stage.load_fusion(
-            ArtifactRef.model_validate(fusion["fusion"]), backbone_ref, fold
-        )
+        net, psi, attributes = load_fusion(ArtifactRef.model_validate(fusion["fusion"]), backbone_ref, fold)
         table = pd.DataFrame(
             {
                 "ticker": np.repeat(ws.index["ticker"].to_numpy(), ws.horizon),

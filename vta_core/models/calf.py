@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vta_core.config.sections import BackboneConfig
+from vta_core.config.model_sections import BackboneConfig
 from vta_core.models.base import DataShape, Forecaster, register
 
 EPS = 1e-5

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vta_core.config.sections import DLinearConfig
+from vta_core.config.model_sections import DLinearConfig
 from vta_core.models.base import DataShape, Forecaster, register
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vta_core.config.sections import TSMixerConfig
+from vta_core.config.model_sections import TSMixerConfig
 from vta_core.models.base import DataShape, Forecaster, register
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from vta_core.annotation.indicators import STAT_COLUMNS
 from vta_core.prompts.template import render
 from vta_core.prompts.text import indicator_block, series_text, statistics_block
 
 LOG = logging.getLogger(__name__)
-STAT_COLUMNS = ("min", "min_day", "max", "max_day", "mean", "median", "median_day")
 # Digits one per token, words whole, other symbols one each: close to Qwen2-style tokenisers on this text.
 _ESTIMATE = re.compile(r"\d|[A-Za-z]+|[^\sA-Za-z\d]")
 

@@ -19,7 +19,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 from transformers.utils import logging as hf_logging
 
 from vta_core.artifacts import write_json
-from vta_core.config.sections import LoRAConfig, ReasonerConfig
+from vta_core.config.reasoner_sections import LoRAConfig, ReasonerConfig
 
 LOG = logging.getLogger(__name__)
 MODEL_JSON = "model.json"

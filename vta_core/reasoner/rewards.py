@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from vta_core.config.sections import RewardConfig
+from vta_core.config.reasoner_sections import RewardConfig
 from vta_core.prompts.parser import TAGS, parse_answer
 
 RewardFn = Callable[..., list[float]]

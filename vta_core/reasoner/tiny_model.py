@@ -20,7 +20,7 @@ import torch
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
-from vta_core.config.sections import TinyModelConfig
+from vta_core.config.reasoner_sections import TinyModelConfig
 from vta_core.prompts.parser import TAGS
 
 LOG = logging.getLogger(__name__)

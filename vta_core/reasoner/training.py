@@ -18,9 +18,11 @@ from transformers import PrinterCallback, TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
 
-from vta_core.reasoner.rewards import RewardFn
 
 LOG = logging.getLogger(__name__)
+# A TRL reward function (see vta_core.reasoner.rewards); typed here so that the SFT stages do not import the
+# rewards module and a reward change leaves their keys alone.
+RewardFn = Callable[..., list[float]]
 datasets.disable_progress_bars()  # per-example progress bars flood the flow-run logs
 Progress = Callable[[dict[str, Any]], None]
 # Log keys worth keeping per step (TRL's names), mapped to short names.

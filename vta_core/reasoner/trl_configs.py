@@ -12,7 +12,7 @@ from typing import Any
 
 from trl import GRPOConfig, SFTConfig
 
-from vta_core.config.sections import GRPOStageConfig, ReasonerConfig, SFTStageConfig
+from vta_core.config.reasoner_sections import GRPOStageConfig, ReasonerConfig, SFTStageConfig
 from vta_core.reasoner.loading import torch_device
 
 

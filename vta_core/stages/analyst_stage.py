@@ -14,18 +14,18 @@ import numpy as np
 import pandas as pd
 
 from vta_core.analyst import rule_based
-from vta_core.artifacts import ArtifactRef, ArtifactStore, StageSpec, require, stage_key, write_json, write_parquet
-from vta_core.config.sections import AnalystConfig
+from vta_core.artifacts import ArtifactRef, require, write_json, write_parquet
+from vta_core.config.annotation_sections import AnalystConfig
 from vta_core.data.windows import TARGET_COLUMN
 from vta_core.evaluation import predictions, reasoning_quality
+from vta_core.identities import ModelId, StageName
 from vta_core.prompts.parser import parse_answer
 from vta_core.prompts.records import STAT_COLUMNS
 from vta_core.prompts.text import INDICATOR_LABELS
-from vta_core.stages.data_stages import load_windows
+from vta_core.stage_keys import StageOutput, stage
+from vta_core.stages.loaders import load_windows
 
 LOG = logging.getLogger(__name__)
-ANALYST = StageSpec("rule_based_analyst", "1", (rule_based, reasoning_quality))
-MODEL_NAME = "rule-based analyst"
 EVALUATED = ("val", "test")
 
 
@@ -39,10 +39,10 @@ def choose_damping(history: np.ndarray, targets: np.ndarray, grid: tuple[float, 
     return best, scores
 
 
+@stage(StageName.ANALYST)
 def analyst_stage(
-    analyst: AnalystConfig, annotations: ArtifactRef, prompts: ArtifactRef, windows: ArtifactRef, store: ArtifactStore
+    analyst: AnalystConfig, annotations: ArtifactRef, prompts: ArtifactRef, windows: ArtifactRef, out: StageOutput
 ) -> ArtifactRef:
-    key = stage_key(ANALYST, {"analyst": analyst, "annotations": annotations, "prompts": prompts, "windows": windows})
     ws = load_windows(windows)
     table = pd.read_parquet(require(annotations).file("annotations.parquet"))
     digits = json.loads(require(prompts).file("prompt_report.json").read_text()).get("significant_digits", 4)
@@ -55,11 +55,11 @@ def analyst_stage(
     stats = table[list(STAT_COLUMNS)].to_numpy(float)
     values = table[indicator_names].to_numpy(float)
     quality_rows, parsed_forecasts = [], np.full_like(forecasts, np.nan)
-    with store.writing(ANALYST, key) as out:
+    with out.writing() as folder:
         for part in sorted(set(analyst.narratives_for) | set(EVALUATED)):
             rows = np.flatnonzero(split == part)
             prompt_lines = (prompts.file(f"records_{part}.jsonl")).open()
-            with (out / f"narratives_{part}.jsonl").open("w") as sink:
+            with (folder / f"narratives_{part}.jsonl").open("w") as sink:
                 for i in rows:
                     record = json.loads(next(prompt_lines))
                     ind = dict(zip(indicator_names, values[i], strict=False))
@@ -77,7 +77,7 @@ def analyst_stage(
                         )
                         quality_rows.append(
                             (
-                                MODEL_NAME,
+                                ModelId.ANALYST,
                                 part,
                                 s.valid,
                                 s.numbers_quoted,
@@ -90,9 +90,10 @@ def analyst_stage(
         evaluated = ws.select(EVALUATED)
         mask = np.isin(split, EVALUATED)
         write_parquet(
-            out / "predictions.parquet", predictions.prediction_frame(evaluated, parsed_forecasts[mask], MODEL_NAME)
+            folder / "predictions.parquet",
+            predictions.prediction_frame(evaluated, parsed_forecasts[mask], ModelId.ANALYST),
         )
-        write_parquet(out / "quality.parquet", pd.DataFrame(quality_rows, columns=reasoning_quality.QUALITY_COLUMNS))
-        write_json(out / "analyst_report.json", {"damping": phi, "validation_mse_by_damping": val_scores})
+        write_parquet(folder / "quality.parquet", pd.DataFrame(quality_rows, columns=reasoning_quality.QUALITY_COLUMNS))
+        write_json(folder / "analyst_report.json", {"damping": phi, "validation_mse_by_damping": val_scores})
     LOG.info("rule-based analyst: damping %.2f chosen on validation (MSE by damping %s)", phi, val_scores)
-    return store.ref(ANALYST, key)
+    return out.ref

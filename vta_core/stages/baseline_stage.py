@@ -6,19 +6,20 @@ import logging
 
 import pandas as pd
 
-from vta_core.artifacts import ArtifactRef, ArtifactStore, StageSpec, stage_key, write_parquet
+from vta_core.artifacts import ArtifactRef, write_parquet
 from vta_core.baselines import naive
-from vta_core.config.sections import BaselinesConfig
+from vta_core.config.evaluation_sections import BaselinesConfig
 from vta_core.data.windows import TARGET_COLUMN
 from vta_core.evaluation import predictions
-from vta_core.stages.data_stages import load_windows
+from vta_core.identities import StageName
+from vta_core.stage_keys import StageOutput, stage
+from vta_core.stages.loaders import load_windows
 
 LOG = logging.getLogger(__name__)
-NAIVE = StageSpec("naive_baselines", "1", (naive, predictions))
 
 
-def naive_baselines_stage(baselines: BaselinesConfig, windows: ArtifactRef, store: ArtifactStore) -> ArtifactRef:
-    key = stage_key(NAIVE, {"baselines": baselines, "windows": windows})
+@stage(StageName.NAIVE_BASELINES)
+def naive_baselines_stage(baselines: BaselinesConfig, windows: ArtifactRef, out: StageOutput) -> ArtifactRef:
     chosen = load_windows(windows).select(split=baselines.splits)
     history = chosen.inputs()[:, :, TARGET_COLUMN]
     frames = []
@@ -26,6 +27,6 @@ def naive_baselines_stage(baselines: BaselinesConfig, windows: ArtifactRef, stor
         y_hat = naive.NAIVE_FORECASTERS[model](history, chosen.horizon)
         frames.append(predictions.prediction_frame(chosen, y_hat, model))
         LOG.info("%s: forecast %d windows", model, len(chosen))
-    with store.writing(NAIVE, key) as out:
-        write_parquet(out / "predictions.parquet", pd.concat(frames, ignore_index=True))
-    return store.ref(NAIVE, key)
+    with out.writing() as folder:
+        write_parquet(folder / "predictions.parquet", pd.concat(frames, ignore_index=True))
+    return out.ref

@@ -6,18 +6,19 @@ import logging
 
 import pandas as pd
 
-from vta_core.artifacts import ArtifactRef, ArtifactStore, StageSpec, require, stage_key, write_parquet, write_text
-from vta_core.config.sections import EvaluationConfig
+from vta_core.artifacts import ArtifactRef, require, write_parquet, write_text
+from vta_core.config.evaluation_sections import EvaluationConfig
 from vta_core.evaluation import errors, reasoning_quality, report
+from vta_core.identities import StageName
+from vta_core.stage_keys import StageOutput, stage
 
 LOG = logging.getLogger(__name__)
-ERRORS = StageSpec("error_evaluation", "2", (errors, report, reasoning_quality))
 
 
+@stage(StageName.ERRORS)
 def error_evaluation_stage(
-    evaluation: EvaluationConfig, windows: ArtifactRef, predictions: list[ArtifactRef], store: ArtifactStore
+    evaluation: EvaluationConfig, windows: ArtifactRef, predictions: list[ArtifactRef], out: StageOutput
 ) -> ArtifactRef:
-    key = stage_key(ERRORS, {"evaluation": evaluation, "windows": windows, "predictions": predictions})
     frames = [pd.read_parquet(require(ref).file("predictions.parquet")) for ref in predictions]
     empty = [f"{ref.stage}/{ref.key}" for ref, frame in zip(predictions, frames, strict=False) if frame.empty]
     if empty:  # e.g. a reasoner none of whose outputs parsed; kept out so column dtypes stay intact
@@ -35,13 +36,13 @@ def error_evaluation_stage(
         )
         quality = quality[quality["split"].isin(evaluation.splits)]
         markdown += "\n" + report.quality_markdown(quality)
-    with store.writing(ERRORS, key) as out:
+    with out.writing() as folder:
         if quality is not None:
-            write_parquet(out / "reasoning_quality.parquet", quality)
-        write_parquet(out / "errors_per_ticker.parquet", per_ticker)
-        write_parquet(out / "error_table.parquet", summary)
-        write_text(out / "error_table.md", markdown)
-    return store.ref(ERRORS, key)
+            write_parquet(folder / "reasoning_quality.parquet", quality)
+        write_parquet(folder / "errors_per_ticker.parquet", per_ticker)
+        write_parquet(folder / "error_table.parquet", summary)
+        write_text(folder / "error_table.md", markdown)
+    return out.ref
 
 
 def read_error_table(ref: ArtifactRef) -> tuple[pd.DataFrame, str]:

@@ -12,16 +12,17 @@ import logging
 import numpy as np
 import pandas as pd
 
-from vta_core.artifacts import ArtifactRef, ArtifactStore, StageSpec, stage_key, write_json, write_parquet
-from vta_core.config.sections import PaperSplit, SourceConfig, WindowConfig
+from vta_core.artifacts import ArtifactRef, write_json, write_parquet
+from vta_core.config.data_sections import PaperSplit, SourceConfig, WindowConfig
 from vta_core.data.reading import read_prices, stocknet_path
 from vta_core.data.schema import TICKER
 from vta_core.evaluation import predictions
 from vta_core.external import released, released_alignment
-from vta_core.stages.data_stages import load_windows
+from vta_core.identities import ModelId, StageName
+from vta_core.stage_keys import StageOutput, stage
+from vta_core.stages.loaders import load_windows
 
 LOG = logging.getLogger(__name__)
-RELEASED = StageSpec("released_forecasts", "2", (released, released_alignment))
 
 
 def applies(source: SourceConfig, window: WindowConfig, split: object) -> bool:
@@ -34,10 +35,11 @@ def applies(source: SourceConfig, window: WindowConfig, split: object) -> bool:
     )
 
 
+# The shipped forecasts and prices are data files, not code: their bytes are part of the key.
+@stage(StageName.RELEASED, resources=(released.released_path(), stocknet_path()))
 def released_forecasts_stage(
-    source: SourceConfig, window: WindowConfig, split: PaperSplit, windows: ArtifactRef, store: ArtifactStore
+    source: SourceConfig, window: WindowConfig, split: PaperSplit, windows: ArtifactRef, out: StageOutput
 ) -> ArtifactRef:
-    key = stage_key(RELEASED, {"source": source, "window": window, "split": split, "windows": windows})
     # The shuffle is a property of the whole release: recover it from all 88 tickers, then keep the configured ones.
     mapped = released.map_released(
         read_prices(stocknet_path()), pd.read_parquet(released.released_path()), window, split
@@ -75,8 +77,10 @@ def released_forecasts_stage(
         "order_recovery": [g.as_dict() for g in recovery],
         "in_sample": "train forecasts come from the released stage-3 model, which was trained on those windows",
     }
-    with store.writing(RELEASED, key) as out:
-        write_parquet(out / "predictions.parquet", predictions.prediction_frame(matched, y_hat, released.MODEL_NAME))
-        write_json(out / "released_report.json", report)
+    with out.writing() as folder:
+        write_parquet(
+            folder / "predictions.parquet", predictions.prediction_frame(matched, y_hat, ModelId.LLM_RELEASED)
+        )
+        write_json(folder / "released_report.json", report)
     LOG.info("released forecasts: %d of %d windows matched", len(joined), len(ws))
-    return store.ref(RELEASED, key)
+    return out.ref

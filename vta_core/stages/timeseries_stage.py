@@ -11,21 +11,18 @@ import logging
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file
 
 from vta_core import models
-from vta_core.artifacts import ArtifactRef, ArtifactStore, StageSpec, require, stage_key, write_json, write_parquet
-from vta_core.config.sections import PrototypeConfig
+from vta_core.artifacts import ArtifactRef, require, write_json, write_parquet
 from vta_core.data.windows import TARGET_COLUMN, WindowSet
 from vta_core.evaluation import predictions
-from vta_core.models import base, calf, dlinear, trainer, tsmixer
-from vta_core.models import prototypes as protos
-from vta_core.stages.data_stages import load_windows
+from vta_core.identities import TIMESERIES_MODELS, StageName
+from vta_core.models import base, trainer
+from vta_core.stage_keys import StageOutput, stage
+from vta_core.stages.loaders import load_windows
 
 LOG = logging.getLogger(__name__)
-TIMESERIES = StageSpec("timeseries_model", "1", (base, trainer, dlinear, tsmixer, calf))
-PROTOTYPES = StageSpec("prototypes", "1", (protos,))
-DISPLAY_NAMES = {"dlinear": "DLinear", "tsmixer": "TSMixer", "calf": "CALF-like backbone"}
 assert models  # the package import registers every model
 
 
@@ -42,19 +39,6 @@ def subsample(ws: WindowSet, limit: int | None, seed: int) -> WindowSet:
     )
 
 
-def prototypes_stage(prototypes: PrototypeConfig, store: ArtifactStore) -> ArtifactRef:
-    """Top-k principal directions of the source's word embeddings, cached as an artifact."""
-    key = stage_key(PROTOTYPES, {"prototypes": prototypes})
-    matrix, explained = protos.principal_prototypes(protos.word_embeddings(prototypes.source), prototypes.n_prototypes)
-    with store.writing(PROTOTYPES, key) as out:
-        save_file({"prototypes": matrix}, str(out / "prototypes.safetensors"))
-        write_json(
-            out / "prototypes_report.json",
-            {"source": prototypes.source, "shape": list(matrix.shape), "explained_variance": float(explained.sum())},
-        )
-    return store.ref(PROTOTYPES, key)
-
-
 def _build(model_name: str, model: BaseModel, shape: base.DataShape, prototypes: ArtifactRef | None) -> base.Forecaster:
     if model_name != "calf":
         return base.build(model_name, model, shape)
@@ -66,33 +50,31 @@ def _build(model_name: str, model: BaseModel, shape: base.DataShape, prototypes:
     return net
 
 
+@stage(StageName.TIMESERIES)
 def timeseries_stage(
     model_name: str,
     model: BaseModel,
     seed: int,
     windows: ArtifactRef,
-    store: ArtifactStore,
+    out: StageOutput,
     prototypes: ArtifactRef | None = None,
 ) -> ArtifactRef:
-    key = stage_key(
-        TIMESERIES,
-        {"model_name": model_name, "model": model, "seed": seed, "windows": windows, "prototypes": prototypes},
-    )
+    """Train `model_name` (dlinear, tsmixer, calf) with `seed`; its predictions carry the model's id."""
     all_windows = load_windows(windows)
     shape = base.DataShape(all_windows.lookback, all_windows.horizon, all_windows.panel.shape[1], TARGET_COLUMN)
-    display = DISPLAY_NAMES.get(model_name, model_name)
+    model_id = TIMESERIES_MODELS[model_name]
     frames, logs = [], []
-    with store.writing(TIMESERIES, key) as out:
+    with out.writing() as folder:
         for fold in sorted(all_windows.index["fold"].unique()):
             train = subsample(all_windows.select("train", fold=fold), model.train.max_train_windows, seed)
             val = all_windows.select("val", fold=fold)
             trainer.seed_everything(seed)
             net = _build(model_name, model, shape, prototypes)
             result = trainer.fit(net, _arrays(train), _arrays(val), model.train, seed)
-            trainer.save_checkpoint(net, out / f"checkpoint_fold{fold}")
+            trainer.save_checkpoint(net, folder / f"checkpoint_fold{fold}")
             evaluated = all_windows.select(("val", "test"), fold=fold)
             y_hat = trainer.predict(net, evaluated.inputs().astype(np.float32))
-            frames.append(predictions.prediction_frame(evaluated, y_hat, display, seed))
+            frames.append(predictions.prediction_frame(evaluated, y_hat, model_id, seed))
             logs.append(
                 {
                     "fold": int(fold),
@@ -107,7 +89,7 @@ def timeseries_stage(
             )
             LOG.info(
                 "%s seed %d fold %d: best epoch %d, val MSE %.5f, %.1f s on %s",
-                display,
+                model_id,
                 seed,
                 fold,
                 result.best_epoch,
@@ -115,6 +97,6 @@ def timeseries_stage(
                 result.seconds,
                 result.device,
             )
-        write_parquet(out / "predictions.parquet", pd.concat(frames, ignore_index=True))
-        write_json(out / "training_log.json", {"model": display, "seed": seed, "folds": logs})
-    return store.ref(TIMESERIES, key)
+        write_parquet(folder / "predictions.parquet", pd.concat(frames, ignore_index=True))
+        write_json(folder / "training_log.json", {"model": str(model_id), "seed": seed, "folds": logs})
+    return out.ref

@@ -1,0 +1,51 @@
+"""Config sections of the naive and ridge baselines, the error evaluation and the run itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from vta_core.config.base import PositiveInt, Section
+
+
+class BaselinesConfig(Section):
+    """Naive forecasters every model is compared with."""
+
+    models: tuple[Literal["persistence", "drift"], ...] = ("persistence", "drift")
+    splits: tuple[Literal["train", "val", "test"], ...] = ("val", "test")
+
+    @model_validator(mode="after")
+    def _unique(self) -> BaselinesConfig:
+        if len(set(self.models)) != len(self.models):
+            raise ValueError("baselines.models lists a model twice")
+        return self
+
+
+class RidgeConfig(Section):
+    """Linear baseline: pooled ridge regression on level-free window features, alpha chosen on validation."""
+
+    enabled: bool = True
+    alphas: tuple[Annotated[float, Field(ge=0.0)], ...] = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
+
+    @model_validator(mode="after")
+    def _some_alpha(self) -> RidgeConfig:
+        if not self.alphas:
+            raise ValueError("ridge.alphas must list at least one value")
+        return self
+
+
+class EvaluationConfig(Section):
+    splits: tuple[Literal["train", "val", "test"], ...] = ("val", "test")
+    show_paper_numbers: bool = True
+    markdown_digits: Annotated[int, Field(ge=1, le=10)] = 4
+
+
+class RuntimeConfig(Section):
+    """Where and how a run executes. Never part of a cache key."""
+
+    home: Path = Path("runs")
+    run_name: str | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    torch_threads: PositiveInt | None = None

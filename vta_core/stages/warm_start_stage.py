@@ -1,0 +1,63 @@
+"""Reasoner stage 0: SFT warm start on the rule-based analyst's narratives (off for pretrained instruct models)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+
+from datasets import Dataset
+
+from vta_core.artifacts import ArtifactRef, require
+from vta_core.config.reasoner_sections import LoRAConfig, ReasonerConfig, SFTStageConfig
+from vta_core.identities import StageName
+from vta_core.reasoner import corpus, loading, training, trl_configs
+from vta_core.reasoner.loading import Checkpoint
+from vta_core.stage_keys import StageOutput, stage
+from vta_core.stages.reasoner_common import finish_training, seed_everything
+
+LOG = logging.getLogger(__name__)
+
+
+@stage(StageName.REASONER_STAGE0, unkeyed=("progress",))
+def warm_start_stage(
+    reasoner: ReasonerConfig,
+    warm_start: SFTStageConfig,
+    lora: LoRAConfig | None,
+    base: ArtifactRef,
+    analyst: ArtifactRef,
+    out: StageOutput,
+    progress: training.Progress | None = None,
+) -> ArtifactRef:
+    """Stage 0: SFT on the rule-based analyst's narratives; writes a full model (LoRA merged if used).
+    `lora` is None exactly when the warm start fine-tunes every weight (it is then not part of the key)."""
+    if (lora is None) != warm_start.full_finetune:
+        raise ValueError("stage 0 takes a LoRA config exactly when warm_start.full_finetune is off")
+    started, final = time.perf_counter(), out.final_path
+    seed_everything(reasoner)
+    records = corpus.subsample(corpus.analyst_records(analyst, "train"), warm_start.max_records, reasoner.seed)
+    completions = [corpus.compact_narrative(r["completion"], warm_start.think_sentences) for r in records]
+    model, tokenizer = loading.load_checkpoint(
+        Checkpoint.read(require(base).path),
+        reasoner,
+        trainable=True,
+        new_lora=None if warm_start.full_finetune else lora,
+    )
+    work = out.work_dir()
+    log = training.ProgressLog("stage 0", progress)
+    model = training.run_sft(
+        model,
+        tokenizer,
+        Dataset.from_dict(corpus.sft_rows(records, completions)),
+        trl_configs.sft_config(warm_start, reasoner, work),
+        log,
+    )
+    if not warm_start.full_finetune:
+        model = model.merge_and_unload()  # later stages put their own LoRA on this full model
+    with out.writing() as folder:
+        model.save_pretrained(folder / "model")
+        tokenizer.save_pretrained(folder / "model")
+        Checkpoint(base=str(final / "model"), adapter=None).write(folder)
+        finish_training(log, folder, started, {"records": len(records)})
+    shutil.rmtree(work, ignore_errors=True)
+    return out.ref
