@@ -9,7 +9,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 
-.PHONY: run test bench clean
+.PHONY: run test test-e2e lint bench clean
 
 $(STAMP): pyproject.toml Makefile
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
@@ -25,8 +25,18 @@ $(STAMP): pyproject.toml Makefile
 run: $(STAMP)
 	$(BIN)/vta run --preset cpu
 
-test: $(STAMP)
-	$(BIN)/python -m pytest -q
+# Lint, format, types, then every test but the long end-to-end ones (goal: under 5 minutes on 2 cores).
+test: lint
+	$(BIN)/python -m pytest -q -m "not e2e" --durations=15
+
+# The long end-to-end runs (whole pipeline with caching and retries, the CLI); .ci/run runs both targets.
+test-e2e: $(STAMP)
+	$(BIN)/python -m pytest -q -m e2e --durations=15
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_data_flow.py

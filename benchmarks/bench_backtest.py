@@ -2,10 +2,11 @@
 
 Forecast sets built without the pipeline (price space, identity scalers): persistence (last price),
 foresight (the realised prices; a model here, named apart from the perfect_foresight benchmark) and
-noisy foresight (realised x (1 + 2% noise)). For each, the seconds of one backtest path with: the warm OSQP fast path, the cvxpy DPP reference (one compiled
-problem per universe size), a cvxpy problem rebuilt every day, and cvxportfolio (same objective,
-fed our mu and Sigma; its MarketSimulator is not used, only its per-day policy solve is timed). Then the
-metrics of the benchmarks against issue 14's anchors.
+noisy foresight (realised x (1 + 2% noise)). For each, the seconds of one backtest path with: the warm
+OSQP fast path, the cvxpy DPP reference (one compiled problem per universe size), a cvxpy problem
+rebuilt every day, and cvxportfolio (same objective, fed our mu and Sigma; its MarketSimulator is not
+used, only its per-day policy solve is timed). Then the metrics of the benchmarks against issue 14's
+anchors.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_backtest.py
 """
@@ -63,7 +64,8 @@ def _problems(market, risk, rows, mu):
     out = []
     for d, row in enumerate(rows):
         columns = np.flatnonzero(universe_reasons(market, risk, row, mu[d]) == "")
-        out.append((mu[d][columns], risk.covariance(row, columns)))
+        if len(columns):  # days without forecasts (foresight near the data end) are not solved
+            out.append((mu[d][columns], risk.covariance(row, columns)))
     return out
 
 
@@ -136,7 +138,7 @@ def main() -> None:
         mu = np.full((len(dates), len(market.tickers)), np.nan)
         mu[np.searchsorted(dates, mu_long["date"]), np.searchsorted(market.tickers, mu_long["ticker"])] = mu_long["mu"]
         risk = RiskModel.create(market, config.lookback, config.shrinkage, config.min_history_share)
-        problems = [p for p in _problems(market, risk, rows, mu) if len(p[0])]
+        problems = _problems(market, risk, rows, mu)
         began = time.perf_counter()
         plan_markowitz(market, risk, rows, mu, OsqpMarkowitz(None), config.gamma)  # Sigma cached: solves + bookkeeping
         full = time.perf_counter() - began

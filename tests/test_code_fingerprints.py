@@ -148,7 +148,9 @@ def test_the_stage_module_itself_and_lazy_imports_are_in_the_closure():
 def test_a_library_upgrade_changes_the_stages_that_import_it(monkeypatch, original):
     real = code_fingerprint.library_version
     monkeypatch.setattr(code_fingerprint, "library_version", lambda lib: "99.0" if lib == "torch" else real(lib))
+    code_fingerprint.fingerprint.cache_clear()  # fingerprints are cached per process; this test upgrades torch
     upgraded = fingerprints(PACKAGE_ROOT)
+    code_fingerprint.fingerprint.cache_clear()
     changed = {name for name in upgraded if upgraded[name] != original[name]}
     assert {"timeseries_model", "fusion_training", "reasoner_grpo"} <= changed
     assert {"cleanse", "windows", "annotation", "naive_baselines"}.isdisjoint(changed)

@@ -15,7 +15,6 @@ import functools
 import hashlib
 import importlib.metadata
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,8 +141,13 @@ def library_version(import_name: str) -> str:
         return "absent"
 
 
-def fingerprint(entry: str, root: Path = PACKAGE_ROOT, extra: Iterable[str] = (), files: Iterable[Path] = ()) -> str:
-    """sha256 of the closure's sources (by module name, so the checkout's location does not matter),
+@functools.lru_cache(maxsize=256)
+def fingerprint(
+    entry: str, root: Path = PACKAGE_ROOT, extra: tuple[str, ...] = (), files: tuple[Path, ...] = ()
+) -> str:
+    """Cached per process: code does not change under a running process, and every cached task asks.
+
+    sha256 of the closure's sources (by module name, so the checkout's location does not matter),
     the versions of its numerical libraries, `extra` strings and the bytes of extra data `files`."""
     closure = code_closure(entry, Path(root).resolve())
     digest = hashlib.sha256()

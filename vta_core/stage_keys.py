@@ -49,7 +49,7 @@ class StageSpec:
     resources: tuple[Path, ...] = ()
 
     def code_fingerprint(self, root: Path = PACKAGE_ROOT) -> str:
-        return fingerprint(self.module, root, extra=(f"{self.name}:{self.version}",), files=self.resources)
+        return fingerprint(self.module, Path(root).resolve(), (f"{self.name}:{self.version}",), tuple(self.resources))
 
 
 def canonical(value: Any) -> Any:

@@ -9,8 +9,10 @@ backtest per (model, seed) of the predictions table. Decision dates are the wind
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,7 +98,7 @@ def run_backtest(
     mu_long = expected_returns(chosen, scalers, market, config.mu, horizon)
     runs: list[tuple[str, str, int, Plan, float]] = []
 
-    def timed(name: str, kind: str, seed: int, make: callable) -> None:  # type: ignore[valid-type]
+    def timed(name: str, kind: str, seed: int, make: Callable[[], Plan]) -> None:
         began = time.perf_counter()
         plan = make()
         runs.append((name, kind, seed, plan, time.perf_counter() - began))
@@ -118,7 +120,7 @@ def run_backtest(
             str(model),
             "model",
             int(seed),
-            lambda m=matrix: plan_markowitz(market, risk, rows, m, solver(), config.gamma),
+            functools.partial(plan_markowitz, market, risk, rows, matrix, solver(), config.gamma),
         )
     return _assemble(market, dates, runs, config)
 

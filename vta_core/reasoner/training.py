@@ -18,7 +18,6 @@ from transformers import PrinterCallback, TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
 
-
 LOG = logging.getLogger(__name__)
 # A TRL reward function (see vta_core.reasoner.rewards); typed here so that the SFT stages do not import the
 # rewards module and a reward change leaves their keys alone.

@@ -29,16 +29,6 @@ LOG = logging.getLogger(__name__)
 EVALUATED = ("val", "test")
 
 
-def choose_damping(history: np.ndarray, targets: np.ndarray, grid: tuple[float, ...]) -> tuple[float, dict[str, float]]:
-    """The damping with the lowest validation MSE (ties go to the smaller, more conservative one)."""
-    scores = {
-        f"{phi:g}": float(np.mean((rule_based.damped_trend(history, targets.shape[1], phi) - targets) ** 2))
-        for phi in sorted(grid)
-    }
-    best = min(sorted(grid), key=lambda phi: scores[f"{phi:g}"])
-    return best, scores
-
-
 @stage(StageName.ANALYST)
 def analyst_stage(
     analyst: AnalystConfig, annotations: ArtifactRef, prompts: ArtifactRef, windows: ArtifactRef, out: StageOutput
@@ -50,7 +40,8 @@ def analyst_stage(
     history = ws.inputs()[:, :, TARGET_COLUMN]
     split = ws.index["split"].astype(str).to_numpy()
     val = split == "val"
-    phi, val_scores = choose_damping(history[val], ws.targets()[val], analyst.damping_grid)
+    tickers = ws.index["ticker"].astype(str).to_numpy()
+    phi, val_scores = rule_based.choose_damping(history[val], ws.targets()[val], tickers[val], analyst.damping_grid)
     forecasts = rule_based.damped_trend(history, ws.horizon, phi)
     stats = table[list(STAT_COLUMNS)].to_numpy(float)
     values = table[indicator_names].to_numpy(float)

@@ -39,7 +39,8 @@ def fusion_arrays(
 ) -> training.FusionArrays:
     x = ws.inputs().astype(np.float32)
     c, available = conditioning.attributes_for(ws.index, forecasts, attributes, ws.horizon)
-    return training.FusionArrays(x, ws.targets(), c, available, trainer.predict(backbone, x))
+    tickers = ws.index["ticker"].astype(str).to_numpy()
+    return training.FusionArrays(x, ws.targets(), c, available, trainer.predict(backbone, x), tickers=tickers)
 
 
 def build_models(backbone_ref: ArtifactRef, fold: int, n_attributes: int, config: FusionTrainingConfig):

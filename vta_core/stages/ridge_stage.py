@@ -26,7 +26,10 @@ def ridge_stage(ridge_config: RidgeConfig, windows: ArtifactRef, out: StageOutpu
         for fold in sorted(all_windows.index["fold"].unique()):
             train, val = all_windows.select("train", fold=fold), all_windows.select("val", fold=fold)
             model, scores = ridge.select_ridge(
-                (train.inputs(), train.targets()), (val.inputs(), val.targets()), ridge_config.alphas
+                (train.inputs(), train.targets()),
+                (val.inputs(), val.targets()),
+                ridge_config.alphas,
+                val_tickers=val.index["ticker"].astype(str).to_numpy(),
             )
             evaluated = all_windows.select(("val", "test"), fold=fold)
             frames.append(predictions.prediction_frame(evaluated, model.predict(evaluated.inputs()), ModelId.RIDGE))

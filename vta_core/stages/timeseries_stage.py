@@ -27,7 +27,7 @@ assert models  # the package import registers every model
 
 
 def _arrays(ws: WindowSet) -> trainer.WindowArrays:
-    return trainer.WindowArrays(ws.inputs().astype(np.float32), ws.targets().astype(np.float32))
+    return trainer.WindowArrays.from_windows(ws)  # with tickers: early stopping uses the per-ticker metric
 
 
 def subsample(ws: WindowSet, limit: int | None, seed: int) -> WindowSet:
