@@ -99,36 +99,38 @@ def _measure(spec: dict) -> dict:
     from vta_core.artifacts import ArtifactStore
     from vta_core.config import load_config
     from vta_core.data import cleansing, reading, splits, windows
-    from vta_core.stages import data_stages
+    from vta_core.stages import cleanse_stage as cleanse_module
+    from vta_core.stages import windows_stage as windows_module
 
     cfg = load_config("cpu", overrides=spec["overrides"]).data
     baseline_rss = _proc_status_kib("VmRSS")
     baseline_maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
     timer = _Timer()
-    timer.wrap(data_stages, "source_fingerprint", "fingerprint")
-    timer.wrap(data_stages, "cleanse_stage", "cleanse_other")
+    timer.wrap(cleanse_module, "source_fingerprint", "fingerprint")
+    timer.wrap(cleanse_module, "cleanse_stage", "cleanse_other")
     timer.wrap(reading, "_read_any", "read")
     timer.wrap(reading, "read_prices", "validate")
     timer.wrap(cleansing, "_unsorted_tickers", "order_check")
     timer.wrap(cleansing, "cleanse", "cleanse")
     timer.wrap(cleansing, "_off_calendar", "calendar")
-    timer.wrap(data_stages, "write_parquet", None)
-    timer.wrap(data_stages, "write_json", None)
-    timer.wrap(data_stages, "windows_stage", "windows_other")
+    for module in (cleanse_module, windows_module):
+        timer.wrap(module, "write_parquet", None)
+        timer.wrap(module, "write_json", None)
+    timer.wrap(windows_module, "windows_stage", "windows_other")
     timer.wrap(splits, "split_blocks", "split")
     timer.wrap(windows, "fit_scalers", "scalers")
     timer.wrap(windows, "build_windows", "windows")
     timer.wrap(windows.WindowSet, "save", "windows_write")
 
-    # pd.read_parquet in data_stages is the cleaned-prices load; time it there only.
+    # pd.read_parquet in the windows stage is the cleaned-prices load; time it there only.
     class _PandasProxy(types.ModuleType):
         def __getattr__(self, name: str):
             return getattr(pd, name)
 
     proxy = _PandasProxy("pandas")
     timer.wrap(proxy, "read_parquet", "load")
-    data_stages.pd = proxy
+    windows_module.pd = proxy
 
     profiler = None
     if spec["profile"]:
@@ -141,9 +143,9 @@ def _measure(spec: dict) -> dict:
         start = time.perf_counter()
         if profiler:
             profiler.enable()
-        fingerprint = data_stages.source_fingerprint(cfg.source)
-        cleaned = data_stages.cleanse_stage(cfg.source, cfg.calendar, fingerprint, store)
-        built = data_stages.windows_stage(cfg.window, cfg.split, cleaned, store)
+        fingerprint = cleanse_module.source_fingerprint(cfg.source)
+        cleaned = cleanse_module.cleanse_stage(cfg.source, cfg.calendar, fingerprint, store=store)
+        built = windows_module.windows_stage(cfg.window, cfg.split, cleaned, store=store)
         if profiler:
             profiler.disable()
         total = time.perf_counter() - start

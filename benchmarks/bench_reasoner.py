@@ -29,13 +29,20 @@ from vta_core.config import load_config
 from vta_core.data.windows import TARGET_COLUMN
 from vta_core.evaluation import errors, paper_numbers, predictions
 from vta_core.reasoner.generation import load_reasoner_forecasts
-from vta_core.stages import analyst_stage, annotation_stages, data_stages
-from vta_core.stages import reasoner_stage as rs
+from vta_core.stages import annotation_stage, cleanse_stage, loaders, prompts_stage, reasoner_common, windows_stage
+from vta_core.stages.analyst_stage import analyst_stage
+from vta_core.stages.generation_stage import generation_stage
+from vta_core.stages.grpo_stage import grpo_stage
+from vta_core.stages.reasoner_base_stage import base_stage
+from vta_core.stages.rejection_stage import rejection_stage
+from vta_core.stages.warm_start_stage import warm_start_stage
 
 LOG = logging.getLogger("bench_reasoner")
 
 
 def timed(label: str, times: dict[str, float], fn, *args, **kwargs):
+    if args and isinstance(args[-1], ArtifactStore):  # stages take their store as a keyword
+        args, kwargs = args[:-1], {**kwargs, "store": args[-1]}
     started = time.perf_counter()
     out = fn(*args, **kwargs)
     times[label] = time.perf_counter() - started
@@ -75,31 +82,43 @@ def main() -> None:
     cleaned = timed(
         "data: cleanse",
         times,
-        data_stages.cleanse_stage,
+        cleanse_stage.cleanse_stage,
         cfg.data.source,
         cfg.data.calendar,
-        data_stages.source_fingerprint(cfg.data.source),
+        cleanse_stage.source_fingerprint(cfg.data.source),
         store,
     )
-    windows = timed("data: windows", times, data_stages.windows_stage, cfg.data.window, cfg.data.split, cleaned, store)
-    ann = timed("data: annotation", times, annotation_stages.annotation_stage, cfg.annotation, windows, store)
-    prompts = timed("data: prompts", times, annotation_stages.prompts_stage, cfg.prompt, ann, windows, store)
-    analyst = timed("data: analyst", times, analyst_stage.analyst_stage, cfg.analyst, ann, prompts, windows, store)
+    windows = timed(
+        "data: windows", times, windows_stage.windows_stage, cfg.data.window, cfg.data.split, cleaned, store
+    )
+    ann = timed("data: annotation", times, annotation_stage.annotation_stage, cfg.annotation, windows, store)
+    prompts = timed("data: prompts", times, prompts_stage.prompts_stage, cfg.prompt, ann, windows, store)
+    analyst = timed("data: analyst", times, analyst_stage, cfg.analyst, ann, prompts, windows, store)
     upstream = time.perf_counter() - total
     started = time.perf_counter()
-    ident = rs.identity(r)
+    ident = reasoner_common.identity(r)
     base = timed(
-        "base model", times, rs.base_stage, ident, prompts if r.is_tiny else None, analyst if r.is_tiny else None, store
+        "base model", times, base_stage, ident, prompts if r.is_tiny else None, analyst if r.is_tiny else None, store
     )
     stage0 = (
-        timed("stage 0 (warm start SFT)", times, rs.warm_start_stage, ident, r.warm_start, r.lora, base, analyst, store)
+        timed(
+            "stage 0 (warm start SFT)",
+            times,
+            warm_start_stage,
+            ident,
+            r.warm_start,
+            None if r.warm_start.full_finetune else r.lora,
+            base,
+            analyst,
+            store,
+        )
         if r.warm_start_on
         else None
     )
     stage1 = timed(
         "stage 1 (GRPO)",
         times,
-        rs.grpo_stage,
+        grpo_stage,
         "stage 1",
         ident,
         r.stage1,
@@ -109,9 +128,9 @@ def main() -> None:
         prompts,
         store,
     )
-    stage2 = timed("stage 2 (rejection + SFT)", times, rs.rejection_stage, ident, r.rejection, stage1, prompts, store)
+    stage2 = timed("stage 2 (rejection + SFT)", times, rejection_stage, ident, r.rejection, stage1, prompts, store)
     stage3 = timed(
-        "stage 3 (GRPO)", times, rs.grpo_stage, "stage 3", ident, r.stage3, r.lora, r.reward, stage2, prompts, store
+        "stage 3 (GRPO)", times, grpo_stage, "stage 3", ident, r.stage3, r.lora, r.reward, stage2, prompts, store
     )
     decoding = r.generation.model_copy(update={"train_windows": None, "ablation": True, "evaluate_base": False})
     n_train = -1 if r.generation.train_windows is None else r.generation.train_windows
@@ -126,7 +145,7 @@ def main() -> None:
             gens[name] = timed(
                 f"generate {name}",
                 times,
-                rs.generation_stage,
+                generation_stage,
                 ident,
                 decoding,
                 f"reasoner ({name})",
@@ -139,7 +158,7 @@ def main() -> None:
             )
     reasoner_seconds = time.perf_counter() - started
 
-    ws = data_stages.load_windows(windows)
+    ws = loaders.load_windows(windows)
     scalers = ws.scalers
     test = ws.select("test")
     persistence = predictions.prediction_frame(

@@ -68,6 +68,7 @@ def test_cli_show_without_runs(tmp_path):
 
 
 @pytest.mark.flow
+@pytest.mark.e2e
 def test_cli_run_then_show(harness, tmp_path):
     result = runner.invoke(app, ["run", "--preset", "smoke", "--set", f"runtime.home={tmp_path}"])
     assert result.exit_code == 0, result.output

@@ -16,7 +16,7 @@ from vta_core.stages import registry
 from vta_core.stages.evaluation_stage import error_evaluation_stage
 from vta_core.stages.registry import STAGES_BY_NAME
 
-pytestmark = pytest.mark.flow
+pytestmark = [pytest.mark.flow, pytest.mark.e2e]
 
 REASONER_STAGES = {"reasoner_base", "reasoner_stage0", "reasoner_grpo", "reasoner_stage2", "reasoner_generation"}
 STAGES = [stage for stage in registry.ALL_STAGES if stage.name not in REASONER_STAGES]

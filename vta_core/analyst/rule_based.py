@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import TypeGuard
 
 import numpy as np
 
@@ -46,7 +47,7 @@ def choose_damping(
     return lowest(scores), {f"{phi:g}": score for phi, score in sorted(scores.items())}
 
 
-def _ok(value: float | None) -> bool:
+def _ok(value: float | None) -> TypeGuard[float]:
     return value is not None and math.isfinite(value)
 
 

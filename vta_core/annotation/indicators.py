@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -144,7 +145,8 @@ class IndicatorPeriods:
         }
 
     def replace(self, **changes: int | float) -> IndicatorPeriods:
-        return dataclasses.replace(self, **changes)
+        fields: dict[str, Any] = dict(changes)
+        return dataclasses.replace(self, **fields)
 
 
 def compute_indicators(

@@ -27,9 +27,10 @@ class FusionModel(nn.Module):
             parameter.requires_grad &= finetune_backbone
         self.encode = nn.Sequential(nn.Linear(n_attributes, hidden), nn.GELU(), nn.Linear(hidden, d))
         self.null = nn.Parameter(torch.zeros(d))
-        self.correct = nn.Sequential(nn.Linear(2 * d, hidden), nn.GELU(), nn.Linear(hidden, horizon))
-        nn.init.zeros_(self.correct[-1].weight)
-        nn.init.zeros_(self.correct[-1].bias)
+        hidden_layer, output_layer = nn.Linear(2 * d, hidden), nn.Linear(hidden, horizon)
+        self.correct = nn.Sequential(hidden_layer, nn.GELU(), output_layer)
+        nn.init.zeros_(output_layer.weight)
+        nn.init.zeros_(output_layer.bias)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor, use_condition: torch.Tensor) -> torch.Tensor:
         """x (B, T, C), c (B, k), use_condition (B,) bool -> y_psi (B, H) in the scaled space."""

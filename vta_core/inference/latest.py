@@ -25,7 +25,9 @@ def latest_windows(prices: pd.DataFrame, trained: WindowSet, source: Path) -> Wi
     fold = int(trained.scalers["fold"].max())
     scalers = trained.scalers[trained.scalers["fold"] == fold].reset_index(drop=True)
     known = {str(t): i for i, t in enumerate(scalers[TICKER].astype(str))}
-    problems, rows, offsets = [], [], {}
+    problems: list[DataProblem] = []
+    rows: list[pd.DataFrame] = []
+    offsets: dict[str, int] = {}
     for ticker, group in prices.groupby(TICKER, sort=True, observed=True):
         ticker = str(ticker)
         if ticker not in known:

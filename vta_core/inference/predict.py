@@ -116,7 +116,7 @@ def _reasoner(
     records = list(chat_records(shown, np.zeros((len(ws), ws.horizon)), annotations, parts, INDICATORS))
     checkpoint = loading.Checkpoint.read(require(ArtifactRef.model_validate(refs[ModelId.REASONER_STAGE3])).path)
     net, tokenizer = loading.load_checkpoint(checkpoint, cfg.reasoner, trainable=False)
-    net.to(loading.torch_device(cfg.reasoner.device))
+    net.to(loading.torch_device(cfg.reasoner.device))  # type: ignore[arg-type]  # functools.wraps stub: self unbound
     g = cfg.reasoner.generation
     decoded = generation.generate(
         net,
@@ -191,7 +191,8 @@ def predict_latest(run_folder: Path, input_path: Path, output: Path | None = Non
         y_psi = training.predict_conditional(psi, arrays)
         scale = float(fusion["guidance_scale"])
         y = guidance.guided(y_phi, y_psi, scale, available)
-        reason = np.where(available, None, "the reasoner's output did not parse: backbone y_phi")
+        no_reason = np.array(None, dtype=object)  # numpy's stubs do not accept a bare None here
+        reason = np.where(available, no_reason, "the reasoner's output did not parse: backbone y_phi")
     mean, std = ws.price_scale()
     to_price = lambda z: z * std[:, None] + mean[:, None]  # noqa: E731
     tickers = ws.index["ticker"].astype(str).to_numpy()

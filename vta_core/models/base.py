@@ -27,6 +27,7 @@ class Forecaster(nn.Module):
     """Base class: subclasses implement `forward(x) -> (batch, horizon)` and keep `shape`."""
 
     name: str = "forecaster"
+    config: BaseModel  # set by every subclass; a checkpoint records it
 
     def __init__(self, shape: DataShape):
         super().__init__()

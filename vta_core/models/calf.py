@@ -12,6 +12,7 @@ each weight switchable for ablation. Outputs are de-normalised per sample and ch
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -29,6 +30,8 @@ def _encoder_layer(config: BackboneConfig) -> nn.TransformerEncoderLayer:
 
 class CalfBackbone(Forecaster):
     name = "calf"
+    config: BackboneConfig
+    prototypes: torch.Tensor  # a registered buffer
 
     def __init__(self, config: BackboneConfig, shape: DataShape, n_prototypes: int, prototype_dim: int):
         super().__init__(shape)
@@ -61,7 +64,7 @@ class CalfBackbone(Forecaster):
     def init_kwargs(self) -> dict:
         return {"n_prototypes": int(self.prototypes.shape[0]), "prototype_dim": int(self.prototypes.shape[1])}
 
-    def set_prototypes(self, prototypes: torch.Tensor) -> None:
+    def set_prototypes(self, prototypes: torch.Tensor | np.ndarray) -> None:
         self.prototypes.copy_(torch.as_tensor(prototypes, dtype=self.prototypes.dtype))
 
     def branches(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list, list]:

@@ -39,6 +39,7 @@ def decompose(x: torch.Tensor, kernel_size: int) -> tuple[torch.Tensor, torch.Te
 
 class DLinear(Forecaster):
     name = "dlinear"
+    config: DLinearConfig
 
     def __init__(self, config: DLinearConfig, shape: DataShape):
         super().__init__(shape)

@@ -59,6 +59,7 @@ class MixerBlock(nn.Module):
 
 class TSMixer(Forecaster):
     name = "tsmixer"
+    config: TSMixerConfig
 
     def __init__(self, config: TSMixerConfig, shape: DataShape):
         super().__init__(shape)

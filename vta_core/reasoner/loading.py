@@ -98,7 +98,7 @@ def load_checkpoint(
 ) -> tuple[PreTrainedModel | PeftModel, PreTrainedTokenizerBase]:
     """The checkpoint's model; with `new_lora` and no adapter yet, a fresh LoRA adapter on top."""
     tokenizer = load_tokenizer(checkpoint.base, cfg)
-    model = load_base(checkpoint.base, cfg)
+    model: PreTrainedModel | PeftModel = load_base(checkpoint.base, cfg)
     if checkpoint.adapter is not None:
         model = PeftModel.from_pretrained(model, checkpoint.adapter, is_trainable=trainable)
     elif new_lora is not None:

@@ -50,14 +50,19 @@ class ProgressLog(TrainerCallback):
         mse_lambda: float | None = None,
         mse_eps: float | None = None,
     ):
-        self.stage, self.progress, self.rows = stage, progress, []
-        self._inverse = (mse_scale, mse_lambda, mse_eps) if mse_scale is not None else None
+        self.stage, self.progress = stage, progress
+        self.rows: list[dict[str, Any]] = []
+        self._inverse = (
+            (mse_scale, mse_lambda, mse_eps)
+            if mse_scale is not None and mse_lambda is not None and mse_eps is not None
+            else None
+        )
         self._started = time.perf_counter()
 
     def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001 (transformers' signature)
         if not logs or "train_runtime" in logs:
             return
-        row = {
+        row: dict[str, Any] = {
             "stage": self.stage,
             "step": int(state.global_step),
             "max_steps": int(state.max_steps),
@@ -74,10 +79,10 @@ class ProgressLog(TrainerCallback):
             self.progress(row)
 
 
-def _resume_point(output_dir: Path) -> str | None:
-    if not output_dir.is_dir():
+def _resume_point(output_dir: str | None) -> str | None:
+    if output_dir is None or not Path(output_dir).is_dir():
         return None
-    last = get_last_checkpoint(str(output_dir))
+    last = get_last_checkpoint(str(Path(output_dir)))
     if last:
         LOG.info("resuming from checkpoint %s", last)
     return last
@@ -86,14 +91,19 @@ def _resume_point(output_dir: Path) -> str | None:
 def run_sft(model, tokenizer, dataset: Dataset, args: SFTConfig, log: ProgressLog) -> Any:
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=[log])
     trainer.remove_callback(PrinterCallback)  # ProgressLog keeps the step rows; no raw dict prints
-    trainer.train(resume_from_checkpoint=_resume_point(Path(args.output_dir)))
+    trainer.train(resume_from_checkpoint=_resume_point(args.output_dir))
     return trainer.model
 
 
 def run_grpo(model, tokenizer, dataset: Dataset, rewards: list[RewardFn], args: GRPOConfig, log: ProgressLog) -> Any:
     trainer = GRPOTrainer(
-        model=model, reward_funcs=rewards, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=[log]
+        model=model,
+        reward_funcs=rewards,  # type: ignore[arg-type]  # trl wants list[float | None] returns; list is invariant
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        callbacks=[log],
     )
     trainer.remove_callback(PrinterCallback)
-    trainer.train(resume_from_checkpoint=_resume_point(Path(args.output_dir)))
+    trainer.train(resume_from_checkpoint=_resume_point(args.output_dir))
     return trainer.model

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,8 +26,9 @@ def periods_for(annotation: AnnotationConfig, lookback: int) -> ind.IndicatorPer
     base = (
         ind.IndicatorPeriods.for_lookback(lookback) if annotation.mode == "window" else ind.IndicatorPeriods.standard()
     )
-    fields = {k: v for k, v in annotation.period_overrides.items()}
-    return ind.IndicatorPeriods(**{**base.__dict__, **fields, "bb_nbdev": annotation.bb_nbdev})
+    fields: dict[str, int] = {k: v for k, v in annotation.period_overrides.items()}
+    arguments: dict[str, Any] = {**base.__dict__, **fields, "bb_nbdev": annotation.bb_nbdev}
+    return ind.IndicatorPeriods(**arguments)
 
 
 def _adjusted_hlc(panel: np.ndarray, price_column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -47,7 +49,7 @@ def _series(ws: WindowSet, annotation: AnnotationConfig) -> tuple[np.ndarray, np
         mats = [close[rows], high[rows], low[rows]]
     else:
         ticker_first = ws.ticker_first_rows()
-        mats, first_valid = [], None
+        mats = []
         for column in (close, high, low):
             mat, first_valid = ind.gather_history(column, ends, ticker_first, annotation.history_length)
             mats.append(mat)

@@ -17,7 +17,11 @@ LOG = logging.getLogger(__name__)
 
 
 def source_path(source: SourceConfig) -> Path:
-    return reading.stocknet_path() if source.kind == "stocknet" else Path(source.path).expanduser().resolve()
+    if source.kind == "stocknet":
+        return reading.stocknet_path()
+    if source.path is None:  # SourceConfig's validator already rejects this
+        raise ValueError("data.source.path is required when data.source.kind is 'file'")
+    return Path(source.path).expanduser().resolve()
 
 
 def source_fingerprint(source: SourceConfig) -> str:

@@ -16,6 +16,7 @@ from vta_core.data.windows import WindowSet
 from vta_core.fusion import conditioning, training
 from vta_core.fusion import model as fusion_model
 from vta_core.models import trainer
+from vta_core.models.calf import CalfBackbone
 
 LOG = logging.getLogger(__name__)
 WEIGHTS, CONFIG, SOURCES = "fusion.safetensors", "fusion_config.json", "sources.json"
@@ -45,6 +46,8 @@ def fusion_arrays(
 
 def build_models(backbone_ref: ArtifactRef, fold: int, n_attributes: int, config: FusionTrainingConfig):
     backbone = trainer.load_checkpoint(require(backbone_ref).file(f"checkpoint_fold{fold}"))
+    if not isinstance(backbone, CalfBackbone):
+        raise TypeError(f"fusion needs the CALF-like backbone, {backbone_ref.key} holds a {type(backbone).__name__}")
     return backbone, fusion_model.FusionModel(backbone, n_attributes, config.hidden, config.finetune_backbone)
 
 

@@ -49,7 +49,8 @@ def fusion_inference_stage(
 ) -> ArtifactRef:
     all_windows, forecasts = load_windows(windows), reasoning_forecasts(reasoning, reasoning_model)
     seed = int(json.loads(require(fusion).file(CONFIG).read_text())["seed"])
-    frames, details, sensitivity, fallbacks, chosen = [], [], [], {}, {}
+    frames, details, sensitivity, chosen = [], [], [], {}
+    fallbacks: dict[str, int] = {}
     for fold in sorted(all_windows.index["fold"].unique()):
         net, psi, attributes = load_fusion(fusion, backbone, fold)
         ws = all_windows.select(("val", "test"), fold=fold)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -74,9 +75,10 @@ def generation_stage(
     table = pd.read_parquet(require(annotations).file("annotations.parquet"))
     digits = int(pd.read_json(require(prompts).file("prompt_report.json"), typ="series").get("significant_digits", 4))
     net, tokenizer = loading.load_checkpoint(Checkpoint.read(require(model).path), reasoner, trainable=False)
-    net.to(loading.torch_device(reasoner.device))
+    net.to(loading.torch_device(reasoner.device))  # type: ignore[arg-type]  # functools.wraps stub: self unbound
     splits = (("train",) if train_windows != 0 else ()) + EVALUATED
-    frames, narratives, quality, report = [], [], [], {}
+    frames, narratives, quality = [], [], []
+    report: dict[str, dict[str, Any]] = {}
     for split in splits:
         records, ws = corpus.prompt_records(prompts, split), ws_all.select(split)
         _check_aligned(records, ws)

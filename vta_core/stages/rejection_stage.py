@@ -37,7 +37,7 @@ def rejection_stage(
     records = corpus.subsample(corpus.prompt_records(prompts, "train"), rejection_config.max_windows, reasoner.seed + 2)
     start = Checkpoint.read(require(init).path)
     model, tokenizer = loading.load_checkpoint(start, reasoner, trainable=True)
-    model.to(loading.torch_device(reasoner.device))
+    model.to(loading.torch_device(reasoner.device))  # type: ignore[arg-type]  # functools.wraps stub: self unbound
     horizon = len(records[0]["target"]) if records else 0
     decoded = generation.generate(
         model,
@@ -73,7 +73,7 @@ def rejection_stage(
             model, tokenizer, Dataset.from_dict(rows), trl_configs.sft_config(rejection_config.sft, reasoner, work), log
         )
     with out.writing() as folder:
-        model.save_pretrained(folder / "adapter")
+        model.save_pretrained(str(folder / "adapter"))
         Checkpoint(base=start.base, adapter=str(final / "adapter")).write(folder)
         write_parquet(folder / "selection.parquet", frame.assign(kept=frame.index.isin(chosen)))
         finish_training(

@@ -10,20 +10,22 @@ import logging
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel
 from safetensors.numpy import load_file
 
 from vta_core import models
 from vta_core.artifacts import ArtifactRef, require, write_json, write_parquet
+from vta_core.config.model_sections import BackboneConfig, DLinearConfig, TSMixerConfig
 from vta_core.data.windows import TARGET_COLUMN, WindowSet
 from vta_core.evaluation import predictions
 from vta_core.identities import TIMESERIES_MODELS, StageName
 from vta_core.models import base, trainer
+from vta_core.models.calf import CalfBackbone
 from vta_core.stage_keys import StageOutput, stage
 from vta_core.stages.loaders import load_windows
 
 LOG = logging.getLogger(__name__)
 assert models  # the package import registers every model
+ModelConfig = DLinearConfig | TSMixerConfig | BackboneConfig
 
 
 def _arrays(ws: WindowSet) -> trainer.WindowArrays:
@@ -39,13 +41,17 @@ def subsample(ws: WindowSet, limit: int | None, seed: int) -> WindowSet:
     )
 
 
-def _build(model_name: str, model: BaseModel, shape: base.DataShape, prototypes: ArtifactRef | None) -> base.Forecaster:
+def _build(
+    model_name: str, model: ModelConfig, shape: base.DataShape, prototypes: ArtifactRef | None
+) -> base.Forecaster:
     if model_name != "calf":
         return base.build(model_name, model, shape)
     if prototypes is None:
         raise ValueError("the CALF-like backbone needs the prototypes artifact")
     matrix = load_file(str(require(prototypes).file("prototypes.safetensors")))["prototypes"]
     net = base.build(model_name, model, shape, n_prototypes=matrix.shape[0], prototype_dim=matrix.shape[1])
+    if not isinstance(net, CalfBackbone):
+        raise TypeError(f"model {model_name!r} built a {type(net).__name__}, not the CALF-like backbone")
     net.set_prototypes(matrix)
     return net
 
@@ -53,7 +59,7 @@ def _build(model_name: str, model: BaseModel, shape: base.DataShape, prototypes:
 @stage(StageName.TIMESERIES)
 def timeseries_stage(
     model_name: str,
-    model: BaseModel,
+    model: ModelConfig,
     seed: int,
     windows: ArtifactRef,
     out: StageOutput,
