@@ -4,7 +4,7 @@ TSMixer baselines, one cached task per model and seed; the language prototypes a
 import torch
 from prefect import flow
 
-from flows.common import resolve
+from flows.common import resolve, subflow
 from flows.data_flow import DataRefs, data_flow
 from tasks.caching import bound
 from tasks.runtime import artifact_root
@@ -22,7 +22,7 @@ def backbone_flow(
     data: DataRefs | None = None,
 ) -> list[ArtifactRef]:
     cfg = resolve(preset, config_file, overrides, config)
-    data = data or data_flow(preset=cfg.preset, config=cfg)
+    data = data or subflow(data_flow, preset=cfg.preset, config=cfg)
     if cfg.runtime.torch_threads:
         torch.set_num_threads(cfg.runtime.torch_threads)
     root = artifact_root(cfg.runtime)

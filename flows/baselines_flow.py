@@ -3,7 +3,7 @@ on StockNet with the paper protocol, the released Qwen2.5-7B forecasts as an "LL
 
 from prefect import flow
 
-from flows.common import resolve
+from flows.common import resolve, subflow
 from flows.data_flow import DataRefs, data_flow
 from tasks.baseline_tasks import naive_baselines, released_forecasts, ridge_baseline, rule_based_analyst
 from tasks.caching import bound
@@ -22,7 +22,7 @@ def baselines_flow(
     data: DataRefs | None = None,
 ) -> list[ArtifactRef]:
     cfg = resolve(preset, config_file, overrides, config)
-    data = data or data_flow(preset=cfg.preset, config=cfg)
+    data = data or subflow(data_flow, preset=cfg.preset, config=cfg)
     root = artifact_root(cfg.runtime)
     naive = bound(naive_baselines, cfg.runtime)(cfg.baselines, data.windows, root)
     analyst = bound(rule_based_analyst, cfg.runtime)(cfg.analyst, data.annotations, data.prompts, data.windows, root)

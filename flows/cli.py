@@ -36,34 +36,44 @@ def _fail(message: str, code: int = 2) -> None:
 
 @app.command()
 def run(preset: PresetOpt = "cpu", config: ConfigOpt = None, set_: SetOpt = None) -> None:
-    """Run the whole pipeline and print the error table."""
+    """Run the whole pipeline and print the error table, then the portfolio backtest tables."""
     overrides = list(set_ or [])
     try:
         resolved = load_config(preset, config, overrides)  # fail before any work if the config is invalid
     except ConfigError as err:
         _fail(str(err))
     _quiet_defaults()
-    from flows.pipeline import vta_pipeline  # imported late: Prefect start-up is slow
+    from prefect.settings import get_current_settings
+
+    from flows.pipeline import cached_pipeline, vta_pipeline  # imported late: Prefect start-up is slow
 
     try:
-        result = vta_pipeline(
-            preset=preset, config_file=str(config) if config else None, overrides=overrides, config=resolved
-        )
+        # Embedded mode only: with a server, every run should be recorded there.
+        embedded = get_current_settings().api.url is None
+        result = cached_pipeline(resolved) if embedded and resolved.runtime.cached_fast_path else None
+        if result is None:
+            result = vta_pipeline(
+                preset=preset, config_file=str(config) if config else None, overrides=overrides, config=resolved
+            )
     except DataValidationError as err:
         _fail(str(err), code=3)
     typer.echo(result.error_table_markdown)
+    if result.backtest_markdown:
+        typer.echo(result.backtest_markdown)
     typer.echo(f"run folder: {result.run_folder}")
 
 
 @app.command()
 def show(home: Annotated[Path, typer.Option(help="runtime.home of the runs")] = Path("runs")) -> None:
-    """Print the error table of the last finished run."""
+    """Print the error table and the portfolio backtest tables of the last finished run."""
     try:
         folder = latest_run(home)
     except NoRunError as err:
         _fail(str(err))
     typer.echo(f"run {folder.name} ({folder})\n")
     typer.echo((folder / "error_table.md").read_text())
+    for table in sorted(folder.glob("backtest_*.md")):
+        typer.echo(table.read_text())
 
 
 @app.command()

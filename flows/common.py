@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+from prefect import Flow, Task, get_run_logger
+from prefect.exceptions import MissingContextError
+
+from tasks.caching import cache_only
 from vta_core.config import VTAConfig, load_config
+
+LOG = logging.getLogger("vta.flows")
 
 
 def resolve(preset: str, config_file: str | None, overrides: list[str] | None, config: VTAConfig | None) -> VTAConfig:
@@ -13,3 +20,21 @@ def resolve(preset: str, config_file: str | None, overrides: list[str] | None, c
     # Library logs reach the flow-run logs through PREFECT_LOGGING_EXTRA_LOGGERS; their level is ours.
     logging.getLogger("vta_core").setLevel(resolved.runtime.log_level)
     return resolved
+
+
+def subflow(flow: Flow, **kwargs: Any) -> Any:
+    """Call a stage flow as a sub-flow run; in a cache-only pass, call its body directly."""
+    return flow.fn(**kwargs) if cache_only() else flow(**kwargs)
+
+
+def publish(task: Task, *args: Any) -> Any:
+    """Run a UI-publishing task (artifacts); a cache-only pass has no UI to publish to."""
+    return None if cache_only() else task(*args)
+
+
+def flow_logger() -> logging.Logger | logging.LoggerAdapter:
+    """The flow run's logger (its lines reach the UI), or a plain logger outside a flow run."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return LOG

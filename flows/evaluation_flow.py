@@ -3,7 +3,7 @@
 from prefect import flow
 
 from flows.baselines_flow import baselines_flow
-from flows.common import resolve
+from flows.common import publish, resolve, subflow
 from flows.data_flow import DataRefs, data_flow
 from tasks.caching import bound
 from tasks.evaluation_tasks import evaluate_errors, publish_error_table
@@ -22,8 +22,8 @@ def evaluation_flow(
     predictions: list[ArtifactRef] | None = None,
 ) -> ArtifactRef:
     cfg = resolve(preset, config_file, overrides, config)
-    data = data or data_flow(preset=cfg.preset, config=cfg)
-    predictions = predictions or baselines_flow(preset=cfg.preset, config=cfg, data=data)
+    data = data or subflow(data_flow, preset=cfg.preset, config=cfg)
+    predictions = predictions or subflow(baselines_flow, preset=cfg.preset, config=cfg, data=data)
     errors = bound(evaluate_errors, cfg.runtime)(cfg.evaluation, data.windows, predictions, artifact_root(cfg.runtime))
-    publish_error_table(errors)
+    publish(publish_error_table, errors)
     return errors

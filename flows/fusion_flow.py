@@ -3,9 +3,9 @@ inference. The backbone and released-forecast tasks are called again here: in a 
 cache hits, run on their own they build what fusion needs."""
 
 import torch
-from prefect import flow, get_run_logger
+from prefect import flow
 
-from flows.common import resolve
+from flows.common import flow_logger, resolve, subflow
 from flows.data_flow import DataRefs, data_flow
 from tasks.baseline_tasks import released_forecasts
 from tasks.caching import bound
@@ -31,10 +31,10 @@ def fusion_flow(
     cfg = resolve(preset, config_file, overrides, config)
     if not (cfg.fusion.enabled and cfg.backbone.enabled):
         return []
-    data = data or data_flow(preset=cfg.preset, config=cfg)
+    data = data or subflow(data_flow, preset=cfg.preset, config=cfg)
     if cfg.runtime.torch_threads:
         torch.set_num_threads(cfg.runtime.torch_threads)
-    root, log = artifact_root(cfg.runtime), get_run_logger()
+    root, log = artifact_root(cfg.runtime), flow_logger()
     sources: dict[str, tuple[ArtifactRef, str]] = {}
     if "released" in cfg.fusion.sources:
         if applies(cfg.data.source, cfg.data.window, cfg.data.split):

@@ -1,21 +1,34 @@
-"""The parent flow: data -> baselines -> reasoning -> backbone -> fusion -> evaluation, in-process or dispatched
-to work pools."""
+"""The parent flow: data -> baselines -> reasoning -> backbone -> fusion -> evaluation -> backtest, in-process or
+dispatched to work pools. The backtest's `dates` protocol runs the model stages a second time on the global
+date split (`backtest.date_split`); stages that do not read the split stay cached."""
 
-from prefect import flow, get_run_logger
+from prefect import flow
 from pydantic import BaseModel
 
 from flows.backbone_flow import backbone_flow
+from flows.backtest_flow import backtest_flow
 from flows.baselines_flow import baselines_flow
-from flows.common import resolve
+from flows.common import flow_logger, resolve, subflow
 from flows.data_flow import DataRefs, data_flow
 from flows.dispatch import dispatched
 from flows.evaluation_flow import evaluation_flow
 from flows.fusion_flow import fusion_flow
 from flows.reasoning_flow import ReasonerRefs, reasoning_flow
+from tasks.caching import CACHE_ONLY, NotCached
 from vta_core.artifacts import ArtifactRef
 from vta_core.config import VTAConfig
+from vta_core.config.protocols import date_protocol_config
 from vta_core.identities import ModelId
-from vta_core.runs import finish_run, start_run
+from vta_core.runs import RunOutputs, finish_run, start_run
+
+
+class ModelRun(BaseModel):
+    """Everything one pass over the model stages produced (one split protocol)."""
+
+    data: DataRefs
+    predictions: list[ArtifactRef]
+    reasoner: ReasonerRefs | None
+    errors: ArtifactRef
 
 
 class PipelineResult(BaseModel):
@@ -24,6 +37,9 @@ class PipelineResult(BaseModel):
     predictions: list[ArtifactRef]
     errors: ArtifactRef
     error_table_markdown: str
+    backtests: dict[str, ArtifactRef] = {}
+    backtest_markdown: str = ""
+    date_protocol_predictions: list[ArtifactRef] = []  # the `dates` protocol's own pass, when it ran
 
 
 def _reasoner_inputs(reasoner: ReasonerRefs | None) -> dict:
@@ -31,6 +47,64 @@ def _reasoner_inputs(reasoner: ReasonerRefs | None) -> dict:
     if reasoner is None:
         return {}
     return {"reasoner_forecasts": reasoner.final_generation, "reasoner_model": ModelId.REASONER_STAGE3}
+
+
+def _in_process(cfg: VTAConfig) -> ModelRun:
+    data = subflow(data_flow, preset=cfg.preset, config=cfg)
+    predictions = subflow(baselines_flow, preset=cfg.preset, config=cfg, data=data)
+    reasoner = subflow(reasoning_flow, preset=cfg.preset, config=cfg, data=data) if cfg.reasoner.enabled else None
+    predictions += reasoner.predictions() if reasoner else []
+    predictions += subflow(backbone_flow, preset=cfg.preset, config=cfg, data=data)
+    predictions += subflow(fusion_flow, preset=cfg.preset, config=cfg, data=data, **_reasoner_inputs(reasoner))
+    errors = subflow(evaluation_flow, preset=cfg.preset, config=cfg, data=data, predictions=predictions)
+    return ModelRun(data=data, predictions=predictions, reasoner=reasoner, errors=errors)
+
+
+def _dispatched(cfg: VTAConfig) -> ModelRun:
+    """Each stage flow on its pool, with the resolved config (so a derived protocol config travels exactly)."""
+    params = {"preset": cfg.preset, "config": cfg.model_dump(mode="json")}
+    data = DataRefs.model_validate(dispatched("vta-data/vta-data", params))
+    predictions = [ArtifactRef.model_validate(r) for r in dispatched("vta-baselines/vta-baselines", params)]
+    reasoner = (
+        ReasonerRefs.model_validate(dispatched("vta-reasoning/vta-reasoning", params)) if cfg.reasoner.enabled else None
+    )
+    predictions += reasoner.predictions() if reasoner else []
+    predictions += [ArtifactRef.model_validate(r) for r in dispatched("vta-backbone/vta-backbone", params)]
+    fusion_params = {
+        **params,
+        **{
+            k: v.model_dump(mode="json") if isinstance(v, ArtifactRef) else v
+            for k, v in _reasoner_inputs(reasoner).items()
+        },
+    }
+    predictions += [ArtifactRef.model_validate(r) for r in dispatched("vta-fusion/vta-fusion", fusion_params)]
+    # Evaluation gets every prediction explicitly (on its own it would only rebuild the baselines).
+    errors = ArtifactRef.model_validate(
+        dispatched(
+            "vta-evaluation/vta-evaluation",
+            {
+                **params,
+                "data": data.model_dump(mode="json"),
+                "predictions": [r.model_dump(mode="json") for r in predictions],
+            },
+        )
+    )
+    return ModelRun(data=data, predictions=predictions, reasoner=reasoner, errors=errors)
+
+
+def _backtest(cfg: VTAConfig, run: ModelRun, protocol: str, dispatch: bool) -> ArtifactRef:
+    if not dispatch:
+        return subflow(
+            backtest_flow, preset=cfg.preset, config=cfg, data=run.data, predictions=run.predictions, protocol=protocol
+        )
+    params = {
+        "preset": cfg.preset,
+        "config": cfg.model_dump(mode="json"),
+        "data": run.data.model_dump(mode="json"),
+        "predictions": [r.model_dump(mode="json") for r in run.predictions],
+        "protocol": protocol,
+    }
+    return ArtifactRef.model_validate(dispatched("vta-backtest/vta-backtest", params))
 
 
 @flow(name="vta-pipeline", flow_run_name="vta-{preset}", persist_result=True)
@@ -43,49 +117,48 @@ def vta_pipeline(
 ) -> PipelineResult:
     """Run every stage; completed stages load from the cache, only changed or failed ones execute."""
     cfg = resolve(preset, config_file, overrides, config)
-    folder = start_run(cfg)
-    if dispatch:
-        params = {"preset": preset, "config_file": config_file, "overrides": overrides}
-        data = DataRefs.model_validate(dispatched("vta-data/vta-data", params))
-        predictions = [ArtifactRef.model_validate(r) for r in dispatched("vta-baselines/vta-baselines", params)]
-        reasoner = (
-            ReasonerRefs.model_validate(dispatched("vta-reasoning/vta-reasoning", params))
-            if cfg.reasoner.enabled
-            else None
-        )
-        predictions += reasoner.predictions() if reasoner else []
-        predictions += [ArtifactRef.model_validate(r) for r in dispatched("vta-backbone/vta-backbone", params)]
-        fusion_params = {
-            **params,
-            **{
-                k: v.model_dump(mode="json") if isinstance(v, ArtifactRef) else v
-                for k, v in _reasoner_inputs(reasoner).items()
-            },
-        }
-        predictions += [ArtifactRef.model_validate(r) for r in dispatched("vta-fusion/vta-fusion", fusion_params)]
-        # Evaluation gets every prediction explicitly (on its own it would only rebuild the baselines).
-        errors = ArtifactRef.model_validate(
-            dispatched(
-                "vta-evaluation/vta-evaluation",
-                {
-                    **params,
-                    "data": data.model_dump(mode="json"),
-                    "predictions": [r.model_dump(mode="json") for r in predictions],
-                },
-            )
-        )
-    else:
-        data = data_flow(preset=cfg.preset, config=cfg)
-        predictions = baselines_flow(preset=cfg.preset, config=cfg, data=data)
-        reasoner = reasoning_flow(preset=cfg.preset, config=cfg, data=data) if cfg.reasoner.enabled else None
-        predictions += reasoner.predictions() if reasoner else []
-        predictions += backbone_flow(preset=cfg.preset, config=cfg, data=data)
-        predictions += fusion_flow(preset=cfg.preset, config=cfg, data=data, **_reasoner_inputs(reasoner))
-        errors = evaluation_flow(preset=cfg.preset, config=cfg, data=data, predictions=predictions)
-    models = {str(ModelId.REASONER_STAGE3): reasoner.stage3} if reasoner else {}  # what `vta predict` loads
-    finish_run(folder, {**dict(data), **models, "predictions": predictions}, errors)
-    markdown = errors.file("error_table.md").read_text()
-    get_run_logger().info("run folder %s; error table at %s", folder, folder / "error_table.md")
+    passes = _dispatched if dispatch else _in_process
+    main = passes(cfg)
+    backtests: dict[str, ArtifactRef] = {}
+    date_errors, date_predictions = None, []
+    if cfg.backtest.enabled:
+        for protocol in cfg.backtest.protocols:
+            if protocol == "dates":
+                date_cfg = date_protocol_config(cfg)
+                date_run = passes(date_cfg)
+                date_errors, date_predictions = date_run.errors, date_run.predictions
+                backtests[protocol] = _backtest(date_cfg, date_run, protocol, dispatch)
+            else:
+                backtests[protocol] = _backtest(cfg, main, protocol, dispatch)
+    models = {str(ModelId.REASONER_STAGE3): main.reasoner.stage3} if main.reasoner else {}  # for `vta predict`
+    folder = start_run(cfg)  # written once every stage is done, so a failed or cache-only attempt leaves none
+    outputs = RunOutputs(errors=main.errors, date_protocol_errors=date_errors, backtests=backtests)
+    finish_run(folder, {**dict(main.data), **models, "predictions": main.predictions}, outputs)
+    markdown = main.errors.file("error_table.md").read_text()
+    backtest_markdown = "\n".join(ref.file("table4.md").read_text() for ref in backtests.values())
+    flow_logger().info("run folder %s; error table at %s", folder, folder / "error_table.md")
     return PipelineResult(
-        run_folder=str(folder), data=data, predictions=predictions, errors=errors, error_table_markdown=markdown
+        run_folder=str(folder),
+        data=main.data,
+        predictions=main.predictions,
+        errors=main.errors,
+        error_table_markdown=markdown,
+        backtests=backtests,
+        backtest_markdown=backtest_markdown,
+        date_protocol_predictions=date_predictions,
     )
+
+
+def cached_pipeline(cfg: VTAConfig) -> PipelineResult | None:
+    """The pipeline with every stage served from the artifact store, without starting Prefect; None (and
+    nothing written) as soon as one stage is not cached. `vta run` tries this first in embedded mode."""
+    token = CACHE_ONLY.set(True)
+    try:
+        result = vta_pipeline.fn(preset=cfg.preset, config=cfg)
+    except NotCached as miss:
+        flow_logger().info("not every stage is cached (%s): running the pipeline under Prefect", miss)
+        return None
+    finally:
+        CACHE_ONLY.reset(token)
+    flow_logger().info("every stage was cached: served from the artifact store without starting Prefect")
+    return result

@@ -11,7 +11,7 @@ import torch
 from prefect import flow
 from pydantic import BaseModel
 
-from flows.common import resolve
+from flows.common import resolve, subflow
 from flows.data_flow import DataRefs, data_flow
 from tasks.baseline_tasks import rule_based_analyst
 from tasks.caching import bound
@@ -54,7 +54,7 @@ def reasoning_flow(
     analyst: ArtifactRef | None = None,
 ) -> ReasonerRefs:
     cfg = resolve(preset, config_file, overrides, config)
-    data = data or data_flow(preset=cfg.preset, config=cfg)
+    data = data or subflow(data_flow, preset=cfg.preset, config=cfg)
     if cfg.runtime.torch_threads:
         torch.set_num_threads(cfg.runtime.torch_threads)
     root, r = artifact_root(cfg.runtime), cfg.reasoner

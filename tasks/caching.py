@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from prefect.locking.filesystem import FileSystemLockManager
 from prefect.transactions import IsolationLevel
 
 from tasks.runtime import LOCKS, RESULTS, result_record
-from vta_core.artifacts import ArtifactStore
+from vta_core.artifacts import ArtifactRef, ArtifactStore
 from vta_core.config.sections import RuntimeConfig
 from vta_core.stage_keys import Stage
 
@@ -109,8 +110,43 @@ def stage_of(stage_task_: Task) -> Stage:
     return stage
 
 
-def bound(stage_task_: Task, runtime: RuntimeConfig) -> Task:
-    """The stage task with its results and locks under the run home, beside the artifacts."""
+# A cache-only pass runs the flows' bodies with every stage resolved from the artifact store by its key, without
+# Prefect: when every stage is cached, a warm re-run costs the key computations, not a server start and a flow
+# run per stage flow. The first stage that is not cached ends the pass (NotCached) and the caller falls back to
+# the real Prefect run.
+CACHE_ONLY: ContextVar[bool] = ContextVar("vta_cache_only", default=False)
+
+
+class NotCached(LookupError):
+    """A cache-only pass met a stage whose artifact is not complete."""
+
+
+def cache_only() -> bool:
+    return CACHE_ONLY.get()
+
+
+class CachedStage:
+    """What `bound` gives in a cache-only pass: the stage's artifact for these arguments, or NotCached."""
+
+    def __init__(self, stage_task_: Task):
+        self.stage, self.signature = stage_of(stage_task_), inspect.signature(stage_task_.fn)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> ArtifactRef:
+        params = self.signature.bind(*args, **kwargs)
+        params.apply_defaults()
+        values = dict(params.arguments)
+        key = self.stage.key(**{k: v for k, v in values.items() if k != LOCATION})
+        ref = ArtifactStore(Path(values[LOCATION])).ref(self.stage.name, key)
+        if not ref.is_complete():
+            raise NotCached(f"{self.stage.name}/{key} is not in the artifact store")
+        return ref
+
+
+def bound(stage_task_: Task, runtime: RuntimeConfig) -> Task | CachedStage:
+    """The stage task with its results and locks under the run home, beside the artifacts (in a cache-only
+    pass: the artifact lookup instead)."""
+    if cache_only():
+        return CachedStage(stage_task_)
     home = runtime.home.resolve()
     return stage_task_.with_options(
         result_storage=home / RESULTS, cache_policy=stage_cache_policy(stage_of(stage_task_), home)

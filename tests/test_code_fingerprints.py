@@ -49,6 +49,10 @@ DAG: dict[str, tuple[str, tuple[str, ...]]] = {
         "error_evaluation",
         ("windows", "naive", "ridge", "analyst", "released", "backbone", "generate0", "generate3", "fusion_infer"),
     ),
+    "backtest": (
+        "backtest",
+        ("cleanse", "windows", "naive", "ridge", "analyst", "released", "backbone", "generate3", "fusion_infer"),
+    ),
 }
 # For each stage, one function it calls (mostly indirectly, through a library module) and that no stage
 # outside its descendants can reach.
@@ -71,6 +75,7 @@ EDITS: dict[str, tuple[str, str]] = {
     "fusion_training": ("fusion/model.py", None),
     "fusion_inference": ("stages/fusion_inference_stage.py", "_sensitivity_table"),
     "error_evaluation": ("evaluation/paper_numbers.py", "paper_rows"),
+    "backtest": ("portfolio/optimizer.py", "make_solver"),
 }
 
 

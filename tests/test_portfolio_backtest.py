@@ -202,6 +202,6 @@ def test_write_backtest_and_dm_versus_persistence(tmp_path):
     ):
         assert (tmp_path / name).stat().st_size > 0
     markdown = table4_markdown(table4(result.metrics))
-    assert "| VTA | paper" in markdown and "0.2409" in markdown and "equal_weight" in markdown
+    assert "| VTA | paper" in markdown and "0.2409" in markdown and "equal-weight (daily rebalanced)" in markdown
     dm = dm_versus_baseline(preds, "good")
     assert dm.statistic < 0 and dm.p_value < 0.01

@@ -81,7 +81,8 @@ def require(ref: ArtifactRef) -> ArtifactRef:
     return ref
 
 
-def _atomic(path: Path, write: Any) -> None:
+def write_atomically(path: Path, write: Any) -> None:
+    """Call `write(tmp)` on a temporary file beside `path`, then rename it into place (any file format)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
@@ -95,7 +96,7 @@ def _atomic(path: Path, write: Any) -> None:
 
 
 def write_text(path: Path, text: str) -> None:
-    _atomic(path, lambda tmp: tmp.write_text(text))
+    write_atomically(path, lambda tmp: tmp.write_text(text))
 
 
 def write_json(path: Path, payload: Any) -> None:
@@ -103,4 +104,4 @@ def write_json(path: Path, payload: Any) -> None:
 
 
 def write_parquet(path: Path, frame: pd.DataFrame) -> None:
-    _atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
+    write_atomically(path, lambda tmp: frame.to_parquet(tmp, index=False))

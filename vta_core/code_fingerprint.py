@@ -73,7 +73,8 @@ def module_file(name: str, root: Path = PACKAGE_ROOT) -> Path | None:
     return None
 
 
-def _imported_modules(path: Path, module: str, root: Path) -> set[str]:
+@functools.lru_cache(maxsize=1024)  # every stage's closure shares most modules: parse each file once
+def _imported_modules(path: Path, module: str, root: Path) -> frozenset[str]:
     """Every dotted name a module imports, at any depth of its code (lazy imports count too).
     `from pkg import name` imports the submodule pkg.name when there is one, else pkg itself."""
     is_package = path.name == "__init__.py"
@@ -92,7 +93,7 @@ def _imported_modules(path: Path, module: str, root: Path) -> set[str]:
             for alias in node.names:
                 submodule = f"{base}.{alias.name}"
                 names.add(submodule if module_file(submodule, root) is not None else base)
-    return names
+    return frozenset(names)
 
 
 def _parents(name: str) -> list[str]:

@@ -70,6 +70,11 @@ LABELS: dict[str, str] = {
     ModelId.REASONER_STAGE3: "reasoner (stage 3)",
     ModelId.VTA_RELEASED: "VTA (released Qwen2.5-7B forecasts)",
     ModelId.VTA_REASONER: "VTA (own reasoner)",
+    # The backtest's benchmark strategies (vta_core.portfolio).
+    "equal_weight": "equal-weight (daily rebalanced)",
+    "buy_and_hold": "buy-and-hold",
+    "min_variance": "minimum variance (mu = 0)",
+    "perfect_foresight": "perfect foresight (upper bound)",
 }
 
 # The reasoner's training stages by the short name flows and configs use, and the model id of each.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -50,16 +51,41 @@ def start_run(config: VTAConfig) -> Path:
     return folder
 
 
-def finish_run(folder: Path, refs: dict[str, ArtifactRef | list[ArtifactRef]], errors: ArtifactRef) -> None:
+@dataclass(frozen=True)
+class RunOutputs:
+    """The result artifacts a run folder copies: the error table, the `dates` protocol's error table, backtests."""
+
+    errors: ArtifactRef
+    date_protocol_errors: ArtifactRef | None = None
+    backtests: dict[str, ArtifactRef] = field(default_factory=dict)
+
+    def copies(self) -> list[tuple[Path, str]]:
+        """(artifact file, name in the run folder)."""
+        pairs = [(self.errors.file(n), n) for n in ("error_table.md", "error_table.parquet")]
+        if self.date_protocol_errors is not None:
+            pairs.append((self.date_protocol_errors.file("error_table.md"), "error_table_dates.md"))
+        for protocol, ref in self.backtests.items():
+            pairs += [
+                (ref.file("table4.md"), f"backtest_{protocol}.md"),
+                (ref.file("table4.parquet"), f"backtest_{protocol}.parquet"),
+                (ref.file("equity_curve.png"), f"equity_curve_{protocol}.png"),
+            ]
+        return pairs
+
+
+def finish_run(folder: Path, refs: dict[str, ArtifactRef | list[ArtifactRef]], outputs: RunOutputs) -> None:
     write_json(
         folder / "refs.json",
         {
-            k: [r.model_dump(mode="json") for r in v] if isinstance(v, list) else v.model_dump(mode="json")
-            for k, v in refs.items()
+            **{
+                k: [r.model_dump(mode="json") for r in v] if isinstance(v, list) else v.model_dump(mode="json")
+                for k, v in refs.items()
+            },
+            "backtests": {k: v.model_dump(mode="json") for k, v in outputs.backtests.items()},
         },
     )
-    for name in ("error_table.md", "error_table.parquet"):
-        shutil.copyfile(errors.file(name), folder / f".{name}.tmp")
+    for source, name in outputs.copies():
+        shutil.copyfile(source, folder / f".{name}.tmp")
         (folder / f".{name}.tmp").replace(folder / name)
     write_text(folder.parent / LATEST, folder.name + "\n")
 

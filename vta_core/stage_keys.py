@@ -159,6 +159,6 @@ def stage(
     `unkeyed` names parameters that cannot change the output (progress hooks)."""
 
     def decorate(fn: Callable[..., R]) -> Stage[R]:
-        return Stage(StageSpec(name, version, fn.__module__, tuple(resources)), fn, unkeyed)
+        return Stage(StageSpec(str(name), version, fn.__module__, tuple(resources)), fn, unkeyed)
 
     return decorate

@@ -49,3 +49,8 @@ class RuntimeConfig(Section):
     run_name: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     torch_threads: PositiveInt | None = None
+    cached_fast_path: bool = Field(
+        default=True,
+        description="`vta run` in embedded mode first tries the pipeline with every stage served from the artifact "
+        "store, without starting Prefect; any stage not cached falls back to the full Prefect run",
+    )

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from vta_core.config.annotation_sections import AnalystConfig, AnnotationConfig, IndicatorName
+from vta_core.config.backtest_sections import BacktestConfig
 from vta_core.config.base import Fraction, PositiveInt, Section
 from vta_core.config.data_sections import (
     CalendarConfig,
@@ -81,6 +82,7 @@ __all__ = [  # every section, importable from here as before the split
     "FusionTrainingConfig",
     "FusionConfig",
     "EvaluationConfig",
+    "BacktestConfig",
     "RuntimeConfig",
     "VTAConfig",
 ]
@@ -110,6 +112,7 @@ class VTAConfig(Section):
     ridge: RidgeConfig = RidgeConfig()
     fusion: FusionConfig = FusionConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+    backtest: BacktestConfig = BacktestConfig()
     runtime: RuntimeConfig = RuntimeConfig()
 
     @model_validator(mode="before")

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.covariance import ledoit_wolf
 
 from vta_core.config.data_sections import CalendarConfig
 from vta_core.data.calendars import sessions
@@ -126,6 +125,8 @@ class RiskModel:
             if len(complete) < 2:
                 self._cache[key] = None
             elif self.shrinkage == "ledoit_wolf":
+                from sklearn.covariance import ledoit_wolf  # imported here: scikit-learn costs 0.5 s to import
+
                 self._cache[key] = ledoit_wolf(complete)[0]
             else:
                 self._cache[key] = np.atleast_2d(np.cov(complete, rowvar=False))

@@ -12,6 +12,8 @@ matplotlib.use("Agg")  # headless: workers have no display
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from vta_core.artifacts import write_atomically  # noqa: E402
+from vta_core.identities import label  # noqa: E402
 from vta_core.portfolio.paper_table4 import SOURCE, TABLE4  # noqa: E402
 
 TABLE_COLUMNS = ["annual_return", "annual_volatility", "max_drawdown", "sharpe"]
@@ -55,7 +57,7 @@ def table4_markdown(table: pd.DataFrame, digits: int = 4) -> str:
     head += ["Sharpe net CI", "Sharpe - EW (CI)", "turnover/day", "costs"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in table.to_dict("records"):
-        cells = [str(r["strategy"]), str(r["source"]), str(r["seeds"])]
+        cells = [label(str(r["strategy"])), str(r["source"]), str(r["seeds"])]
         for basis in ("gross", "net"):
             for col in TABLE_COLUMNS:
                 cell = _fmt(r.get(f"{col}_{basis}", math.nan), digits)
@@ -81,21 +83,19 @@ def equity_curve(daily: pd.DataFrame, path: Path, title: str = "Net cumulative r
 
     Written to a temporary name beside `path` and renamed, like every artifact.
     """
-    from vta_core.artifacts import _atomic  # the same atomic writer as write_parquet / write_text
-
     mean = daily.groupby(["strategy", "date"], observed=True)["net"].mean().unstack("strategy").sort_index()
     fig, ax = plt.subplots(figsize=(10, 5.5))
     try:
         for name in mean.columns:
             wealth = (1.0 + mean[name].fillna(0.0)).cumprod() - 1.0
             style = "--" if name in BENCHMARK_ORDER else "-"
-            ax.plot(wealth.index, wealth.to_numpy(), style, linewidth=1.3, label=str(name))
+            ax.plot(wealth.index, wealth.to_numpy(), style, linewidth=1.3, label=label(str(name)))
         ax.set_title(title)
         ax.set_ylabel("cumulative net return")
         ax.axhline(0.0, color="grey", linewidth=0.6)
         ax.legend(loc="upper left", fontsize=8, ncol=2)
         fig.autofmt_xdate()
         fig.tight_layout()
-        _atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+        write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
     finally:
         plt.close(fig)

@@ -12,18 +12,19 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
-from transformers.utils import logging as hf_logging
+
+if TYPE_CHECKING:  # peft and transformers' model classes are imported where used: seconds a cached run saves
+    from peft import LoraConfig, PeftModel
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from vta_core.artifacts import write_json
 from vta_core.config.reasoner_sections import LoRAConfig, ReasonerConfig
 
 LOG = logging.getLogger(__name__)
 MODEL_JSON = "model.json"
-hf_logging.disable_progress_bar()  # per-shard progress bars flood the flow-run logs
 
 
 class ReasonerLoadError(RuntimeError):
@@ -58,6 +59,8 @@ def _dtype(name: str) -> torch.dtype | str:
 
 
 def load_tokenizer(base: str, cfg: ReasonerConfig) -> PreTrainedTokenizerBase:
+    from transformers import AutoTokenizer
+
     try:
         tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=cfg.trust_remote_code)
     except (OSError, ValueError) as exc:
@@ -71,6 +74,10 @@ def load_tokenizer(base: str, cfg: ReasonerConfig) -> PreTrainedTokenizerBase:
 
 
 def load_base(base: str, cfg: ReasonerConfig) -> PreTrainedModel:
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # per-shard progress bars flood the flow-run logs
     try:
         model = AutoModelForCausalLM.from_pretrained(
             base, dtype=_dtype(cfg.dtype), trust_remote_code=cfg.trust_remote_code
@@ -83,6 +90,8 @@ def load_base(base: str, cfg: ReasonerConfig) -> PreTrainedModel:
 
 
 def lora_config(lora: LoRAConfig) -> LoraConfig:
+    from peft import LoraConfig
+
     return LoraConfig(
         r=lora.rank,
         lora_alpha=lora.alpha,
@@ -98,6 +107,8 @@ def load_checkpoint(
 ) -> tuple[PreTrainedModel | PeftModel, PreTrainedTokenizerBase]:
     """The checkpoint's model; with `new_lora` and no adapter yet, a fresh LoRA adapter on top."""
     tokenizer = load_tokenizer(checkpoint.base, cfg)
+    from peft import PeftModel, get_peft_model
+
     model: PreTrainedModel | PeftModel = load_base(checkpoint.base, cfg)
     if checkpoint.adapter is not None:
         model = PeftModel.from_pretrained(model, checkpoint.adapter, is_trainable=trainable)

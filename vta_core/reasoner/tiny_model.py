@@ -15,10 +15,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
 from vta_core.config.reasoner_sections import TinyModelConfig
 from vta_core.prompts.parser import TAGS
@@ -41,8 +41,13 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 
+if TYPE_CHECKING:  # transformers' model classes are imported where used (seconds a cached run saves)
+    from transformers import PreTrainedTokenizerFast
+
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:
+    from transformers import PreTrainedTokenizerFast
+
     """Byte-level BPE on the corpus; the answer tags are single tokens so the format is cheap to learn."""
     tok = Tokenizer(models.BPE())
     tok.normalizer = normalizers.NFC()
@@ -68,6 +73,8 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenize
 
 
 def build_tiny_model(texts: Iterable[str], cfg: TinyModelConfig, out: Path, seed: int) -> Path:
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
     """Train the tokenizer, initialise the model, save both to `out` (a from_pretrained folder)."""
     tokenizer = train_tokenizer(texts, cfg.vocab_size)
     config = Qwen2Config(

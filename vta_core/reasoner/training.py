@@ -10,19 +10,16 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import datasets
-from datasets import Dataset
-from transformers import PrinterCallback, TrainerCallback
-from transformers.trainer_utils import get_last_checkpoint
-from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
+if TYPE_CHECKING:  # trl, datasets and transformers' trainer are imported where used: a cached run needs none
+    from datasets import Dataset
+    from trl import GRPOConfig, SFTConfig
 
 LOG = logging.getLogger(__name__)
 # A TRL reward function (see vta_core.reasoner.rewards); typed here so that the SFT stages do not import the
 # rewards module and a reward change leaves their keys alone.
 RewardFn = Callable[..., list[float]]
-datasets.disable_progress_bars()  # per-example progress bars flood the flow-run logs
 Progress = Callable[[dict[str, Any]], None]
 # Log keys worth keeping per step (TRL's names), mapped to short names.
 KEEP = {
@@ -39,8 +36,9 @@ KEEP = {
 }
 
 
-class ProgressLog(TrainerCallback):
-    """Collects one row per logged step; forwards it to an optional `progress` hook (the task wrapper's)."""
+class ProgressLog:
+    """Collects one row per logged step; forwards it to an optional `progress` hook (the task wrapper's).
+    The trainers see it through `as_callback()`: transformers' callback class is imported only to train."""
 
     def __init__(
         self,
@@ -79,9 +77,22 @@ class ProgressLog(TrainerCallback):
             self.progress(row)
 
 
+def as_callback(log: ProgressLog) -> Any:
+    """A transformers TrainerCallback that hands every log event to `log`."""
+    from transformers import TrainerCallback
+
+    class _Forward(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001 (transformers' signature)
+            log.on_log(args, state, control, logs=logs, **kwargs)
+
+    return _Forward()
+
+
 def _resume_point(output_dir: str | None) -> str | None:
     if output_dir is None or not Path(output_dir).is_dir():
         return None
+    from transformers.trainer_utils import get_last_checkpoint
+
     last = get_last_checkpoint(str(Path(output_dir)))
     if last:
         LOG.info("resuming from checkpoint %s", last)
@@ -89,20 +100,32 @@ def _resume_point(output_dir: str | None) -> str | None:
 
 
 def run_sft(model, tokenizer, dataset: Dataset, args: SFTConfig, log: ProgressLog) -> Any:
-    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=[log])
+    import datasets
+    from transformers import PrinterCallback
+    from trl import SFTTrainer
+
+    datasets.disable_progress_bars()  # per-example progress bars flood the flow-run logs
+    trainer = SFTTrainer(
+        model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=[as_callback(log)]
+    )
     trainer.remove_callback(PrinterCallback)  # ProgressLog keeps the step rows; no raw dict prints
     trainer.train(resume_from_checkpoint=_resume_point(args.output_dir))
     return trainer.model
 
 
 def run_grpo(model, tokenizer, dataset: Dataset, rewards: list[RewardFn], args: GRPOConfig, log: ProgressLog) -> Any:
+    import datasets
+    from transformers import PrinterCallback
+    from trl import GRPOTrainer
+
+    datasets.disable_progress_bars()
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=rewards,  # type: ignore[arg-type]  # trl wants list[float | None] returns; list is invariant
         args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
-        callbacks=[log],
+        callbacks=[as_callback(log)],
     )
     trainer.remove_callback(PrinterCallback)
     trainer.train(resume_from_checkpoint=_resume_point(args.output_dir))

@@ -8,12 +8,13 @@ generation batch must divide by num_generations (validated in GRPOStageConfig).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-from trl import GRPOConfig, SFTConfig
+from typing import TYPE_CHECKING, Any
 
 from vta_core.config.reasoner_sections import GRPOStageConfig, ReasonerConfig, SFTStageConfig
 from vta_core.reasoner.loading import torch_device
+
+if TYPE_CHECKING:  # trl is imported where used (seconds a cached run saves)
+    from trl import GRPOConfig, SFTConfig
 
 
 def _common(cfg: ReasonerConfig, output_dir: Path, stage: GRPOStageConfig | SFTStageConfig) -> dict[str, Any]:
@@ -43,6 +44,8 @@ def _common(cfg: ReasonerConfig, output_dir: Path, stage: GRPOStageConfig | SFTS
 
 
 def grpo_config(stage: GRPOStageConfig, cfg: ReasonerConfig, output_dir: Path) -> GRPOConfig:
+    from trl import GRPOConfig
+
     return GRPOConfig(
         **_common(cfg, output_dir, stage),
         max_steps=stage.max_steps,
@@ -58,6 +61,8 @@ def grpo_config(stage: GRPOStageConfig, cfg: ReasonerConfig, output_dir: Path) -
 
 
 def sft_config(stage: SFTStageConfig, cfg: ReasonerConfig, output_dir: Path) -> SFTConfig:
+    from trl import SFTConfig
+
     return SFTConfig(
         **_common(cfg, output_dir, stage),
         num_train_epochs=stage.epochs,

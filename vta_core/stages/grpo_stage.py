@@ -6,8 +6,6 @@ import logging
 import shutil
 import time
 
-from datasets import Dataset
-
 from vta_core.artifacts import ArtifactRef, require
 from vta_core.config.reasoner_sections import GRPOStageConfig, LoRAConfig, ReasonerConfig, RewardConfig
 from vta_core.identities import StageName
@@ -32,6 +30,8 @@ def grpo_stage(
     progress: training.Progress | None = None,
 ) -> ArtifactRef:
     """Time-GRPO (stages 1 and 3): a new LoRA adapter on a full model, or the upstream adapter continued."""
+    import datasets  # imported here: seconds at import time that a cached run does not need
+
     started, final = time.perf_counter(), out.final_path
     seed_everything(reasoner)
     offset = 1 if name == "stage 1" else 3  # different prompt subsamples for the two GRPO stages
@@ -43,7 +43,7 @@ def grpo_stage(
     model = training.run_grpo(
         model,
         tokenizer,
-        Dataset.from_dict(corpus.grpo_rows(records)),
+        datasets.Dataset.from_dict(corpus.grpo_rows(records)),
         rewards.reward_functions(reward),
         trl_configs.grpo_config(grpo, reasoner, work),
         log,

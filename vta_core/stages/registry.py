@@ -6,6 +6,7 @@ from __future__ import annotations
 from vta_core.stage_keys import Stage
 from vta_core.stages.analyst_stage import analyst_stage
 from vta_core.stages.annotation_stage import annotation_stage
+from vta_core.stages.backtest_stage import backtest_stage
 from vta_core.stages.baseline_stage import naive_baselines_stage
 from vta_core.stages.cleanse_stage import cleanse_stage
 from vta_core.stages.evaluation_stage import error_evaluation_stage
@@ -42,5 +43,6 @@ ALL_STAGES: tuple[Stage, ...] = (
     fusion_training_stage,
     fusion_inference_stage,
     error_evaluation_stage,
+    backtest_stage,
 )
 STAGES_BY_NAME: dict[str, Stage] = {stage.name: stage for stage in ALL_STAGES}

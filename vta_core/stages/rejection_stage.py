@@ -8,7 +8,6 @@ import time
 
 import numpy as np
 import pandas as pd
-from datasets import Dataset
 
 from vta_core.artifacts import ArtifactRef, require, write_parquet
 from vta_core.config.reasoner_sections import ReasonerConfig, RejectionConfig
@@ -32,6 +31,8 @@ def rejection_stage(
 ) -> ArtifactRef:
     """Stage 2: decode the stage-1 model on training windows, keep the best fraction per (ticker, period)
     bucket, SFT the stage-1 adapter on those completions (loss on the completion only)."""
+    import datasets  # imported here: seconds at import time that a cached run does not need
+
     started, final = time.perf_counter(), out.final_path
     seed_everything(reasoner)
     records = corpus.subsample(corpus.prompt_records(prompts, "train"), rejection_config.max_windows, reasoner.seed + 2)
@@ -70,7 +71,11 @@ def rejection_stage(
     else:
         rows = corpus.sft_rows([records[i] for i in chosen], [decoded[i].text for i in chosen])
         model = training.run_sft(
-            model, tokenizer, Dataset.from_dict(rows), trl_configs.sft_config(rejection_config.sft, reasoner, work), log
+            model,
+            tokenizer,
+            datasets.Dataset.from_dict(rows),
+            trl_configs.sft_config(rejection_config.sft, reasoner, work),
+            log,
         )
     with out.writing() as folder:
         model.save_pretrained(str(folder / "adapter"))

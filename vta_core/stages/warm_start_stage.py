@@ -6,8 +6,6 @@ import logging
 import shutil
 import time
 
-from datasets import Dataset
-
 from vta_core.artifacts import ArtifactRef, require
 from vta_core.config.reasoner_sections import LoRAConfig, ReasonerConfig, SFTStageConfig
 from vta_core.identities import StageName
@@ -31,6 +29,8 @@ def warm_start_stage(
 ) -> ArtifactRef:
     """Stage 0: SFT on the rule-based analyst's narratives; writes a full model (LoRA merged if used).
     `lora` is None exactly when the warm start fine-tunes every weight (it is then not part of the key)."""
+    import datasets  # imported here: seconds at import time that a cached run does not need
+
     if (lora is None) != warm_start.full_finetune:
         raise ValueError("stage 0 takes a LoRA config exactly when warm_start.full_finetune is off")
     started, final = time.perf_counter(), out.final_path
@@ -48,7 +48,7 @@ def warm_start_stage(
     model = training.run_sft(
         model,
         tokenizer,
-        Dataset.from_dict(corpus.sft_rows(records, completions)),
+        datasets.Dataset.from_dict(corpus.sft_rows(records, completions)),
         trl_configs.sft_config(warm_start, reasoner, work),
         log,
     )
