@@ -78,22 +78,33 @@ def table4_markdown(table: pd.DataFrame, digits: int = 4) -> str:
     return "\n".join(lines) + "\n\n" + notes + "\n"
 
 
-def equity_curve(daily: pd.DataFrame, path: Path, title: str = "Net cumulative return") -> None:
-    """PNG of cumulative net returns: every model (seed-averaged daily net return) and the benchmarks.
+def equity_curve(daily: pd.DataFrame, path: Path, title: str = "Growth of 1 (net of costs)") -> None:
+    """PNG of net wealth (growth of 1) on a log scale: every model (seed-averaged daily net return) and the
+    benchmarks (dashed). Log scale, because perfect foresight ends tens of times above everything else.
 
     Written to a temporary name beside `path` and renamed, like every artifact.
     """
     mean = daily.groupby(["strategy", "date"], observed=True)["net"].mean().unstack("strategy").sort_index()
     fig, ax = plt.subplots(figsize=(10, 5.5))
+    colours = plt.get_cmap("tab20").colors
     try:
-        for name in mean.columns:
-            wealth = (1.0 + mean[name].fillna(0.0)).cumprod() - 1.0
+        for i, name in enumerate(mean.columns):
+            wealth = (1.0 + mean[name].fillna(0.0)).cumprod()
             style = "--" if name in BENCHMARK_ORDER else "-"
-            ax.plot(wealth.index, wealth.to_numpy(), style, linewidth=1.3, label=label(str(name)))
+            final = f" ({wealth.iloc[-1] - 1.0:+.0%})" if len(wealth) else ""
+            ax.plot(
+                wealth.index,
+                wealth.to_numpy(),
+                style,
+                color=colours[i % len(colours)],
+                linewidth=1.3,
+                label=label(str(name)) + final,
+            )
+        ax.set_yscale("log")
         ax.set_title(title)
-        ax.set_ylabel("cumulative net return")
-        ax.axhline(0.0, color="grey", linewidth=0.6)
-        ax.legend(loc="upper left", fontsize=8, ncol=2)
+        ax.set_ylabel("net wealth (log scale)")
+        ax.axhline(1.0, color="grey", linewidth=0.6)
+        ax.legend(loc="upper left", fontsize=7, ncol=2)
         fig.autofmt_xdate()
         fig.tight_layout()
         write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
