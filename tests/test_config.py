@@ -83,6 +83,10 @@ def test_unknown_preset_names_the_choices():
         ),
         (["baselines.models=[drift, drift]"], "twice"),
         (["data.source.tickers=[]"], "at least one ticker"),
+        # The backtest's config fails with the rest, before any stage runs.
+        (["backtest.portfolio.gamma=-1"], r"backtest\.portfolio\.gamma"),
+        (["backtest.portfolio.costs_bps=-5"], r"backtest\.portfolio\.costs_bps"),
+        (["backtest.protocols=[dates, dates]"], "protocol twice"),
     ],
 )
 def test_semantic_rules(overrides, message):
@@ -98,3 +102,11 @@ def test_bad_config_file(tmp_path):
         load_config("cpu", missing, environ={})
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config("cpu", broken, environ={})
+
+
+def test_seed_is_the_default_seed_of_every_seeded_stage():
+    cfg = load_config("cpu", overrides=["seed=3"], environ={})
+    assert cfg.reasoner.seed == 3
+    assert cfg.backbone.train.seeds == cfg.dlinear.train.seeds == cfg.tsmixer.train.seeds == (3, 4, 5)
+    own = load_config("cpu", overrides=["seed=3", "reasoner.seed=7", "backbone.train.seeds=[9]"], environ={})
+    assert own.reasoner.seed == 7 and own.backbone.train.seeds == (9,) and own.dlinear.train.seeds == (3, 4, 5)

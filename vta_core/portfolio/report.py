@@ -86,7 +86,7 @@ def equity_curve(daily: pd.DataFrame, path: Path, title: str = "Growth of 1 (net
     """
     mean = daily.groupby(["strategy", "date"], observed=True)["net"].mean().unstack("strategy").sort_index()
     fig, ax = plt.subplots(figsize=(10, 5.5))
-    colours = plt.get_cmap("tab20").colors
+    colours = plt.get_cmap("tab20")  # 20 distinct colours; an integer picks the i-th
     try:
         for i, name in enumerate(mean.columns):
             wealth = (1.0 + mean[name].fillna(0.0)).cumprod()
@@ -96,7 +96,7 @@ def equity_curve(daily: pd.DataFrame, path: Path, title: str = "Growth of 1 (net
                 wealth.index,
                 wealth.to_numpy(),
                 style,
-                color=colours[i % len(colours)],
+                color=colours(i % 20),
                 linewidth=1.3,
                 label=label(str(name)) + final,
             )
