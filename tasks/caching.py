@@ -39,13 +39,20 @@ class StageTaskError(TypeError):
     """A task wrapper whose parameters differ from its stage's (its key would not name the stage's folder)."""
 
 
+def artifact_for(stage: Stage, params: dict[str, Any]) -> ArtifactRef:
+    """The artifact folder a task call with these parameters names: the stage's key of everything but the
+    location, under the store at the location."""
+    key = stage.key(**{k: v for k, v in params.items() if k != LOCATION})
+    return ArtifactStore(Path(params[LOCATION])).ref(stage.name, key)
+
+
 def stage_cache_key(stage: Stage) -> Callable[[Any, dict[str, Any]], str]:
     def cache_key(_context: Any, params: dict[str, Any]) -> str:
-        key = stage.key(**{k: v for k, v in params.items() if k != LOCATION})
+        ref = artifact_for(stage, params)
+        key = ref.key
         cache_key = f"{stage.name}-{key}"
-        store_root = Path(params[LOCATION])
-        record = result_record(store_root, cache_key)
-        if record.exists() and not ArtifactStore(store_root).ref(stage.name, key).is_complete():
+        record = result_record(Path(params[LOCATION]), cache_key)
+        if record.exists() and not ref.is_complete():
             # The cached result points at a deleted or unfinished artifact folder: drop it so the task re-runs.
             LOG.warning("artifact %s/%s is missing; discarding its cached result", stage.name, key)
             record.unlink(missing_ok=True)
@@ -134,11 +141,9 @@ class CachedStage:
     def __call__(self, *args: Any, **kwargs: Any) -> ArtifactRef:
         params = self.signature.bind(*args, **kwargs)
         params.apply_defaults()
-        values = dict(params.arguments)
-        key = self.stage.key(**{k: v for k, v in values.items() if k != LOCATION})
-        ref = ArtifactStore(Path(values[LOCATION])).ref(self.stage.name, key)
+        ref = artifact_for(self.stage, dict(params.arguments))
         if not ref.is_complete():
-            raise NotCached(f"{self.stage.name}/{key} is not in the artifact store")
+            raise NotCached(f"{self.stage.name}/{ref.key} is not in the artifact store")
         return ref
 
 

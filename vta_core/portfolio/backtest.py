@@ -240,13 +240,14 @@ def _aggregate(run_table: pd.DataFrame, daily: pd.DataFrame, config: PortfolioCo
     return pd.DataFrame(rows)
 
 
-def write_backtest(result: BacktestResult, folder: Path) -> None:
-    """metrics/runs/daily/weights/skipped/failures/timings .parquet, table4.md, equity_curve.png, summary.json."""
+def write_backtest(result: BacktestResult, folder: Path, preamble: str = "") -> None:
+    """metrics/runs/daily/weights/skipped/failures/timings .parquet, table4.md (after `preamble`), equity_curve.png,
+    summary.json."""
     for name in ("metrics", "runs", "daily", "weights", "skipped", "failures", "timings"):
         write_parquet(folder / f"{name}.parquet", getattr(result, name))
     table = table4(result.metrics)
     write_parquet(folder / "table4.parquet", table)
-    write_text(folder / "table4.md", table4_markdown(table))
+    write_text(folder / "table4.md", preamble + table4_markdown(table))
     equity_curve(result.daily, folder / "equity_curve.png")
     write_json(
         folder / "summary.json",

@@ -10,7 +10,7 @@ import logging
 
 import pandas as pd
 
-from vta_core.artifacts import ArtifactRef, require, write_json, write_text
+from vta_core.artifacts import ArtifactRef, require, write_json
 from vta_core.config.backtest_sections import Protocol
 from vta_core.config.data_sections import CalendarConfig
 from vta_core.config.portfolio_sections import PortfolioConfig
@@ -44,11 +44,9 @@ def backtest_stage(
     scalers = pd.read_parquet(require(windows).file("scalers.parquet"))
     result = run_backtest(load_prices(cleaned), table, scalers, portfolio, calendar)
     summary = protocol_summary(ws)
+    heading = f"### Portfolio backtest, protocol `{protocol}`: {PROTOCOL_TITLES[protocol]}\n\n"
     with out.writing() as folder:
-        write_backtest(result, folder)
-        heading = f"### Portfolio backtest, protocol `{protocol}`: {PROTOCOL_TITLES[protocol]}\n\n"
-        note = protocol_markdown(summary, protocol) + "\n"
-        write_text(folder / "table4.md", heading + note + (folder / "table4.md").read_text())
+        write_backtest(result, folder, preamble=heading + protocol_markdown(summary, protocol) + "\n")
         write_json(folder / "protocol.json", {"protocol": protocol, **summary})
     decisions = len(result.decision_dates)
     LOG.info("backtest (%s): %d strategies over %d decisions", protocol, len(result.metrics), decisions)
