@@ -66,6 +66,68 @@ def run(preset: PresetOpt = "cpu", config: ConfigOpt = None, set_: SetOpt = None
 
 
 @app.command()
+def study(
+    kind: Annotated[str, typer.Argument(help="sensitivity or ablation")],
+    preset: PresetOpt = "cpu",
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    only: Annotated[
+        str | None, typer.Option(help="comma-separated sensitivity parameters, e.g. guidance_scale,gamma")
+    ] = None,
+    dispatch: Annotated[bool, typer.Option(help="run the variants on the vta-pipeline deployment")] = False,
+) -> None:
+    """Run a sensitivity or ablation study: the pipeline once per variant, re-using every cached stage."""
+    from vta_core.studies.design import StudyDesignError, study_design
+
+    overrides = list(set_ or [])
+    parameters = [p.strip() for p in only.split(",") if p.strip()] if only else []
+    try:
+        resolved = load_config(preset, config, overrides)
+        study_design(kind, resolved, tuple(parameters))  # an unknown kind or parameter fails before any work
+    except (ConfigError, StudyDesignError) as err:
+        _fail(str(err))
+    _quiet_defaults()
+    from flows.study_flow import study_flow
+
+    try:
+        result = study_flow(
+            kind=kind,
+            preset=preset,
+            config_file=str(config) if config else None,
+            overrides=overrides,
+            only=parameters or None,
+            dispatch=dispatch,
+        )
+    except DataValidationError as err:
+        _fail(str(err), code=3)
+    typer.echo(result.markdown)
+    typer.echo(f"study folder: {result.folder}")
+    if result.report:
+        typer.echo(f"run report (base run + this study): {result.report}")
+
+
+@app.command()
+def report(
+    run_folder: Annotated[Path | None, typer.Option("--run", help="a finished run folder; default: the latest")] = None,
+    home: Annotated[Path, typer.Option(help="runtime.home of the runs")] = Path("runs"),
+    study_folders: Annotated[
+        list[Path] | None, typer.Option("--study", help="study folder(s) to include (repeatable)")
+    ] = None,
+    examples: Annotated[int, typer.Option(help="example test windows drawn with their narrative")] = 4,
+    seed: Annotated[int, typer.Option(help="seed of the example windows' draw")] = 0,
+) -> None:
+    """Write report.md and report.html into a run folder: tables, equity curves, studies, example windows."""
+    from vta_core.reports import ReportError, write_run_report
+
+    try:
+        folder = run_folder or latest_run(home)
+        path = write_run_report(folder, studies=list(study_folders or []), examples=examples, seed=seed)
+    except (NoRunError, ReportError) as err:
+        _fail(str(err))
+    typer.echo(f"run report: {path} (and {path.with_suffix('.html').name})")
+
+
+@app.command()
 def show(home: Annotated[Path, typer.Option(help="runtime.home of the runs")] = Path("runs")) -> None:
     """Print the error table and the portfolio backtest tables of the last finished run."""
     try:

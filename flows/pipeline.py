@@ -19,6 +19,7 @@ from vta_core.artifacts import ArtifactRef
 from vta_core.config import VTAConfig
 from vta_core.config.protocols import date_protocol_config
 from vta_core.identities import ModelId
+from vta_core.reports import write_run_report
 from vta_core.runs import RunOutputs, finish_run, start_run
 
 
@@ -114,8 +115,12 @@ def vta_pipeline(
     overrides: list[str] | None = None,
     dispatch: bool = False,
     config: VTAConfig | None = None,
+    mark_latest: bool = True,
+    report: bool = True,
 ) -> PipelineResult:
-    """Run every stage; completed stages load from the cache, only changed or failed ones execute."""
+    """Run every stage; completed stages load from the cache, only changed or failed ones execute.
+    mark_latest=false leaves LATEST (what `vta show` prints) alone; report=false writes no run report (a study's
+    variants use both: the study reports on its base run)."""
     cfg = resolve(preset, config_file, overrides, config)
     passes = _dispatched if dispatch else _in_process
     main = passes(cfg)
@@ -133,7 +138,10 @@ def vta_pipeline(
     models = {str(ModelId.REASONER_STAGE3): main.reasoner.stage3} if main.reasoner else {}  # for `vta predict`
     folder = start_run(cfg)  # written once every stage is done, so a failed or cache-only attempt leaves none
     outputs = RunOutputs(errors=main.errors, date_protocol_errors=date_errors, backtests=backtests)
-    finish_run(folder, {**dict(main.data), **models, "predictions": main.predictions}, outputs)
+    refs = {**dict(main.data), **models, "errors": main.errors, "predictions": main.predictions}
+    finish_run(folder, refs, outputs, mark_latest)
+    if report:
+        flow_logger().info("run report at %s", write_run_report(folder))
     markdown = main.errors.file("error_table.md").read_text()
     backtest_markdown = "\n".join(ref.file("table4.md").read_text() for ref in backtests.values())
     flow_logger().info("run folder %s; error table at %s", folder, folder / "error_table.md")
@@ -149,12 +157,12 @@ def vta_pipeline(
     )
 
 
-def cached_pipeline(cfg: VTAConfig) -> PipelineResult | None:
+def cached_pipeline(cfg: VTAConfig, mark_latest: bool = True, report: bool = True) -> PipelineResult | None:
     """The pipeline with every stage served from the artifact store, without starting Prefect; None (and
     nothing written) as soon as one stage is not cached. `vta run` tries this first in embedded mode."""
     token = CACHE_ONLY.set(True)
     try:
-        result = vta_pipeline.fn(preset=cfg.preset, config=cfg)
+        result = vta_pipeline.fn(preset=cfg.preset, config=cfg, mark_latest=mark_latest, report=report)
     except NotCached as miss:
         flow_logger().info("not every stage is cached (%s): running the pipeline under Prefect", miss)
         return None

@@ -73,7 +73,11 @@ class RunOutputs:
         return pairs
 
 
-def finish_run(folder: Path, refs: dict[str, ArtifactRef | list[ArtifactRef]], outputs: RunOutputs) -> None:
+def finish_run(
+    folder: Path, refs: dict[str, ArtifactRef | list[ArtifactRef]], outputs: RunOutputs, mark_latest: bool = True
+) -> None:
+    """Write the run folder's references and result copies; point LATEST at it unless `mark_latest` is off (a
+    study's variant runs leave `vta show` on the user's own last run)."""
     write_json(
         folder / "refs.json",
         {
@@ -87,7 +91,8 @@ def finish_run(folder: Path, refs: dict[str, ArtifactRef | list[ArtifactRef]], o
     for source, name in outputs.copies():
         shutil.copyfile(source, folder / f".{name}.tmp")
         (folder / f".{name}.tmp").replace(folder / name)
-    write_text(folder.parent / LATEST, folder.name + "\n")
+    if mark_latest:
+        write_text(folder.parent / LATEST, folder.name + "\n")
 
 
 def latest_run(home: Path) -> Path:

@@ -46,6 +46,7 @@ from vta_core.config.reasoner_sections import (
     SFTStageConfig,
     TinyModelConfig,
 )
+from vta_core.config.study_sections import AblationConfig, SensitivityGrid, StudyConfig
 
 __all__ = [  # every section, importable from here as before the split
     "Section",
@@ -84,6 +85,9 @@ __all__ = [  # every section, importable from here as before the split
     "EvaluationConfig",
     "BacktestConfig",
     "RuntimeConfig",
+    "SensitivityGrid",
+    "AblationConfig",
+    "StudyConfig",
     "VTAConfig",
 ]
 
@@ -113,6 +117,7 @@ class VTAConfig(Section):
     fusion: FusionConfig = FusionConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     backtest: BacktestConfig = BacktestConfig()
+    study: StudyConfig = StudyConfig()
     runtime: RuntimeConfig = RuntimeConfig()
 
     @model_validator(mode="before")

@@ -1,0 +1,1 @@
+"""Sensitivity and ablation studies over the cached pipeline (issue 11)."""
