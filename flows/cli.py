@@ -167,10 +167,38 @@ def predict(
             f"{len(row.forecast)} sessions {row.forecast_dates[0]}..{row.forecast_dates[-1]}: [{path}]"
         )
         how = f"guided fusion, s = {row.guidance_scale:g}" if row.fused else f"backbone y_phi ({row.fallback_reason})"
+        if row.scaler != "run":
+            how += "; not a ticker of the run: scaled on its own history"
         typer.echo(f"  forecast: {how}; narrative by {row.narrator}:")
         typer.echo("  " + row.narrative.replace("\n", "\n  "))
     if output is not None:
         typer.echo(f"\ntable written to {output}")
+
+
+@app.command()
+def forecast(
+    source: Annotated[str, typer.Argument(help="price file, folder of files, or fsspec URL (s3://..., memory://...)")],
+    run_folder: Annotated[Path | None, typer.Option("--run", help="a finished run folder; default: the latest")] = None,
+    home: Annotated[Path, typer.Option(help="runtime.home: runs to choose from, and where forecasts/ goes")] = Path(
+        "runs"
+    ),
+    min_history: Annotated[int, typer.Option(help="rows a ticker the run never saw needs for its own scaler")] = 60,
+) -> None:
+    """The daily forecast (flow `vta-forecast`): every ticker with enough history, into runs/forecasts/<date>/."""
+    _quiet_defaults()
+    from flows.forecast_flow import forecast_flow
+    from vta_core.inference.predict import RunArtifactsError
+
+    try:
+        folder = forecast_flow(
+            source=source, run=str(run_folder) if run_folder else None, home=str(home), min_history=min_history
+        )
+    except (NoRunError, RunArtifactsError) as err:
+        _fail(str(err))
+    except DataValidationError as err:
+        _fail(str(err), code=3)
+    typer.echo((Path(folder) / "forecast.md").read_text())
+    typer.echo(f"forecast folder: {folder}")
 
 
 @app.command("config")

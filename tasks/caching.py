@@ -25,6 +25,7 @@ from prefect.cache_policies import CacheKeyFnPolicy, CachePolicy
 from prefect.locking.filesystem import FileSystemLockManager
 from prefect.transactions import IsolationLevel
 
+from tasks.faults import with_fault
 from tasks.runtime import LOCKS, RESULTS, result_record
 from vta_core.artifacts import ArtifactRef, ArtifactStore
 from vta_core.config.sections import RuntimeConfig
@@ -86,6 +87,7 @@ def stage_task(stage: Stage, **options: Any) -> Callable[[Callable[..., Any]], T
 
     def decorate(fn: Callable[..., Any]) -> Task:
         _check_parameters(fn, stage)
+        fn = with_fault(fn, stage.name)  # VTAFAULT_ONCE: fail this body once (operations tests); no-op otherwise
         setattr(fn, STAGE_ATTRIBUTE, stage)
         shared = {
             "name": stage.name,

@@ -33,3 +33,18 @@ def harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="session")
+def smoke_run_folder(harness, tmp_path_factory) -> str:
+    """A finished smoke run (backbone, fusion with the release, no reasoner), shared by the prediction tests."""
+    from flows.pipeline import vta_pipeline
+    from vta_core.config import load_config
+
+    home = tmp_path_factory.mktemp("home")
+    cfg = load_config(
+        "smoke",
+        overrides=[f"runtime.home={home}", "tsmixer.enabled=false", "dlinear.enabled=false", "reasoner.enabled=false"],
+        environ={},
+    )
+    return vta_pipeline(preset="smoke", config=cfg).run_folder

@@ -10,7 +10,6 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
-from vta_core.config import load_config
 from vta_core.data.problems import DataValidationError
 from vta_core.inference.predict import predict_latest
 
@@ -19,17 +18,8 @@ CUT = "2017-06-30"  # a test-window end date of the smoke run; 2017-07-04 is a N
 
 
 @pytest.fixture(scope="module")
-def run_folder(harness, tmp_path_factory):
-    from flows.pipeline import vta_pipeline
-
-    home = tmp_path_factory.mktemp("home")
-    cfg = load_config(
-        "smoke",
-        overrides=[f"runtime.home={home}", "tsmixer.enabled=false", "dlinear.enabled=false", "reasoner.enabled=false"],
-        environ={},
-    )
-    result = vta_pipeline(preset="smoke", config=cfg)
-    return result.run_folder
+def run_folder(smoke_run_folder):
+    return smoke_run_folder
 
 
 def _write(frame: pd.DataFrame, path) -> str:
@@ -86,7 +76,8 @@ def test_unknown_ticker_and_short_history_are_reported_together(run_folder, stoc
     with pytest.raises(DataValidationError) as caught:
         predict_latest(Path(run_folder), Path(path))
     message = str(caught.value)
-    assert "bad.csv, ticker MSFT: [unknown_ticker]" in message
+    # MSFT is not a ticker of the run, and 30 rows are too few to fit a scaler on its own history.
+    assert "bad.csv, ticker MSFT: [too_little_history_for_own_scaler]" in message
     assert "bad.csv, ticker AAPL: [too_little_history] 5 clean rows, the window needs T = 10" in message
 
 

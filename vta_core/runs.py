@@ -28,7 +28,7 @@ class NoRunError(FileNotFoundError):
     """No finished run to show."""
 
 
-RESERVED_NAMES = frozenset({"artifacts", "prefect-results", LATEST})
+RESERVED_NAMES = frozenset({"artifacts", "prefect-results", "studies", "forecasts", "locks", LATEST})
 
 
 class RunNameError(ValueError):

@@ -26,12 +26,12 @@ from vta_core.artifacts import ArtifactRef, require, write_parquet
 from vta_core.config.sections import VTAConfig
 from vta_core.data.calendars import market_of, sessions
 from vta_core.data.cleansing import cleanse
-from vta_core.data.reading import read_prices
 from vta_core.data.schema import VALUE_COLUMNS
 from vta_core.data.windows import TARGET_COLUMN, WindowSet
 from vta_core.fusion import conditioning, guidance, training
 from vta_core.identities import LABELS, ModelId, StageName
 from vta_core.inference.latest import latest_windows
+from vta_core.inference.sources import read_source
 from vta_core.models import trainer
 from vta_core.prompts.parser import parse_answer
 from vta_core.prompts.records import STAT_COLUMNS, PromptParts, chat_records
@@ -51,6 +51,7 @@ class RunArtifactsError(FileNotFoundError):
 class Prediction:
     table: pd.DataFrame  # one row per ticker
     dropped: pd.DataFrame  # cleansing audit of the new file: every dropped row and its rule
+    skipped: pd.DataFrame  # tickers not forecast (too little history), with the rule and why (non-strict only)
 
 
 def _run_refs(run_folder: Path) -> tuple[VTAConfig, dict]:
@@ -143,19 +144,38 @@ def _forecast_dates(cfg: VTAConfig, ticker: str, end: np.datetime64, horizon: in
     return [str(np.datetime64(d, "D")) for d in days]
 
 
-def predict_latest(run_folder: Path, input_path: Path, output: Path | None = None) -> Prediction:
+def predict_latest(
+    run_folder: Path, input_path: Path | str, output: Path | None = None, min_history: int = 60, strict: bool = True
+) -> Prediction:
+    """Forecast the latest window of every ticker in a file, a folder of files or an fsspec URL."""
+    return predict_prices(run_folder, read_source(str(input_path)), str(input_path), output, min_history, strict)
+
+
+def predict_prices(
+    run_folder: Path,
+    raw: pd.DataFrame,
+    source: str,
+    output: Path | None = None,
+    min_history: int = 60,
+    strict: bool = True,
+) -> Prediction:
+    """`raw`: prices as `read_prices` returns them. strict: any ticker that cannot be forecast is an error;
+    otherwise it is reported in `Prediction.skipped` and every other ticker is forecast."""
     cfg, refs = _run_refs(run_folder)
-    raw = read_prices(input_path)  # validation errors name file, ticker, row and rule
     cleaned = cleanse(raw, cfg.data.calendar)
     if len(cleaned.audit):
         LOG.warning(
             "%s: cleansing dropped %d rows: %s",
-            input_path,
+            source,
             len(cleaned.audit),
             cleaned.audit["rule"].value_counts().to_dict(),
         )
     trained = load_windows(ArtifactRef.model_validate(refs["windows"]))
-    ws = latest_windows(cleaned.prices, trained, input_path)
+    ws, problems = latest_windows(cleaned.prices, trained, source, min_history, strict)
+    records = [{"ticker": p.ticker, "rule": p.rule, "detail": p.detail} for p in problems]
+    skipped = pd.DataFrame(records, columns=["ticker", "rule", "detail"])
+    for problem in problems:
+        LOG.warning("not forecast: %s", problem)
     annotations, periods = annotate_windows(ws, cfg.annotation)
     narratives, reasoning = _analyst(refs, ws, annotations, cfg.prompt.significant_digits)
     narrator = np.array([LABELS[ModelId.ANALYST]] * len(ws), dtype=object)
@@ -212,6 +232,7 @@ def predict_latest(run_folder: Path, input_path: Path, output: Path | None = Non
             "narrator": narrator,
             "fused": pd.isna(reason),
             "fallback_reason": reason,
+            "scaler": ws.scalers["scaler"].to_numpy()[ws.index["scaler_id"].to_numpy()],
             "backbone_seed": seed,
             "guidance_scale": scale,
             "scale_mean": mean,
@@ -220,4 +241,4 @@ def predict_latest(run_folder: Path, input_path: Path, output: Path | None = Non
     )
     if output is not None:
         write_parquet(output, result)
-    return Prediction(result, cleaned.audit)
+    return Prediction(result, cleaned.audit, skipped)
