@@ -6,6 +6,7 @@ from prefect import flow
 
 from flows.common import resolve, subflow
 from flows.data_flow import DataRefs, data_flow
+from flows.gpu import holds_gpu_slot
 from tasks.caching import bound
 from tasks.runtime import artifact_root
 from tasks.timeseries_tasks import language_prototypes, train_timeseries_model
@@ -14,6 +15,7 @@ from vta_core.config import VTAConfig
 
 
 @flow(name="vta-backbone", flow_run_name="backbone-{preset}", persist_result=True)
+@holds_gpu_slot
 def backbone_flow(
     preset: str = "cpu",
     config_file: str | None = None,

@@ -7,6 +7,7 @@ from prefect import flow
 
 from flows.common import flow_logger, resolve, subflow
 from flows.data_flow import DataRefs, data_flow
+from flows.gpu import holds_gpu_slot
 from tasks.baseline_tasks import released_forecasts
 from tasks.caching import bound
 from tasks.fusion_tasks import guided_inference, train_fusion
@@ -19,6 +20,7 @@ from vta_core.stages.released_stage import applies
 
 
 @flow(name="vta-fusion", flow_run_name="fusion-{preset}", persist_result=True)
+@holds_gpu_slot
 def fusion_flow(
     preset: str = "cpu",
     config_file: str | None = None,

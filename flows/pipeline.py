@@ -10,7 +10,7 @@ from flows.backtest_flow import backtest_flow
 from flows.baselines_flow import baselines_flow
 from flows.common import flow_logger, resolve, subflow
 from flows.data_flow import DataRefs, data_flow
-from flows.dispatch import dispatched
+from flows.dispatch import dispatched, dispatched_together
 from flows.evaluation_flow import evaluation_flow
 from flows.fusion_flow import fusion_flow
 from flows.reasoning_flow import ReasonerRefs, reasoning_flow
@@ -62,15 +62,21 @@ def _in_process(cfg: VTAConfig) -> ModelRun:
 
 
 def _dispatched(cfg: VTAConfig) -> ModelRun:
-    """Each stage flow on its pool, with the resolved config (so a derived protocol config travels exactly)."""
+    """Each stage flow on its pool, with the resolved config (so a derived protocol config travels exactly).
+    Baselines, reasoning and backbone need only the data, so they run concurrently on their pools."""
     params = {"preset": cfg.preset, "config": cfg.model_dump(mode="json")}
     data = DataRefs.model_validate(dispatched("vta-data/vta-data", params))
-    predictions = [ArtifactRef.model_validate(r) for r in dispatched("vta-baselines/vta-baselines", params)]
-    reasoner = (
-        ReasonerRefs.model_validate(dispatched("vta-reasoning/vta-reasoning", params)) if cfg.reasoner.enabled else None
-    )
+    independent = {
+        "baselines": ("vta-baselines/vta-baselines", params),
+        "backbone": ("vta-backbone/vta-backbone", params),
+    }
+    if cfg.reasoner.enabled:
+        independent["reasoning"] = ("vta-reasoning/vta-reasoning", params)
+    results = dispatched_together(independent)
+    predictions = [ArtifactRef.model_validate(r) for r in results["baselines"]]
+    reasoner = ReasonerRefs.model_validate(results["reasoning"]) if cfg.reasoner.enabled else None
     predictions += reasoner.predictions() if reasoner else []
-    predictions += [ArtifactRef.model_validate(r) for r in dispatched("vta-backbone/vta-backbone", params)]
+    predictions += [ArtifactRef.model_validate(r) for r in results["backbone"]]
     fusion_params = {
         **params,
         **{

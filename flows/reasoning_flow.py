@@ -5,14 +5,13 @@ Every stage is a cached task keyed on its own config subsection and its upstream
 changing `reasoner.stage3` re-runs stage 3 and its generation only.
 """
 
-from __future__ import annotations
-
 import torch
 from prefect import flow
 from pydantic import BaseModel
 
 from flows.common import resolve, subflow
 from flows.data_flow import DataRefs, data_flow
+from flows.gpu import holds_gpu_slot
 from tasks.baseline_tasks import rule_based_analyst
 from tasks.caching import bound
 from tasks.reasoner_tasks import (
@@ -45,6 +44,7 @@ class ReasonerRefs(BaseModel):
 
 
 @flow(name="vta-reasoning", flow_run_name="reasoning-{preset}", persist_result=True)
+@holds_gpu_slot
 def reasoning_flow(
     preset: str = "cpu",
     config_file: str | None = None,

@@ -7,17 +7,16 @@ first (it fills the cache every variant shares), then every variant is started o
 at once, so they run concurrently on the available workers.
 """
 
-from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
-from prefect import flow, get_client
-from prefect.deployments import run_deployment
+from prefect import flow
 from pydantic import BaseModel
 
 from flows.common import flow_logger, publish, resolve
-from flows.dispatch import DispatchError
+from flows.dispatch import DispatchError, result_of, start, wait_all
 from flows.pipeline import PipelineResult, cached_pipeline, vta_pipeline
 from tasks.study_tasks import publish_study
 from vta_core.artifacts import require
@@ -28,7 +27,6 @@ from vta_core.studies.outputs import study_folder, write_study
 from vta_core.studies.summary import VariantResult
 
 PIPELINE_DEPLOYMENT = "vta-pipeline/vta-pipeline"
-POLL_SECONDS = 5.0
 
 
 class StudyResult(BaseModel):
@@ -69,53 +67,36 @@ def _from_pipeline(name: str, result: PipelineResult, wall_s: float, protocol: s
 
 
 def _in_process(name: str, cfg: VTAConfig) -> VariantResult:
-    start = time.monotonic()
+    began = time.monotonic()
     result = (
         cached_pipeline(cfg, mark_latest=False, report=False) if cfg.runtime.cached_fast_path else None
     )  # a fully cached variant: no Prefect
     if result is None:
         state = vta_pipeline(preset=cfg.preset, config=cfg, mark_latest=False, report=False, return_state=True)
         if not state.is_completed():
-            return VariantResult(name, None, None, wall_s=time.monotonic() - start, failure=state.name or "failed")
+            return VariantResult(name, None, None, wall_s=time.monotonic() - began, failure=state.name or "failed")
         result = state.result()
-    return _from_pipeline(name, result, time.monotonic() - start, cfg.study.protocol)
+    return _from_pipeline(name, result, time.monotonic() - began, cfg.study.protocol)
 
 
 def _dispatched(variants: list[Variant], configs: dict[str, VTAConfig]) -> dict[str, VariantResult]:
     """Start every variant on the pipeline deployment at once (its stage flows dispatch too), then wait for all."""
-    started = {}
+    runs = {}
     for variant in variants:
         cfg = configs[variant.name]
-        parameters = {
-            "preset": cfg.preset,
-            "config": cfg.model_dump(mode="json"),
-            "dispatch": True,
-            "mark_latest": False,
-        }
-        run = run_deployment(PIPELINE_DEPLOYMENT, parameters=parameters, timeout=0, flow_run_name=variant.name)
-        started[variant.name] = (run.id, time.monotonic())
+        config = cfg.model_dump(mode="json")
+        parameters = {"preset": cfg.preset, "config": config, "dispatch": True, "mark_latest": False, "report": False}
+        runs[variant.name] = start(PIPELINE_DEPLOYMENT, parameters, name=variant.name)
     results: dict[str, VariantResult] = {}
-    with get_client(sync_client=True) as client:
-        while len(results) < len(started):
-            for name, (run_id, start) in started.items():
-                if name in results:
-                    continue
-                run = client.read_flow_run(run_id)
-                if run.state is None or not run.state.is_final():
-                    continue
-                wall_s = time.monotonic() - start
-                if not run.state.is_completed():
-                    results[name] = VariantResult(name, None, None, wall_s=wall_s, failure=run.state.name)
-                    continue
-                result = PipelineResult.model_validate(_plain(run.state.result()))
-                results[name] = _from_pipeline(name, result, wall_s, configs[name].study.protocol)
-            if len(results) < len(started):
-                time.sleep(POLL_SECONDS)
+    for name, run in wait_all(runs).items():
+        wall_s = (run.end_time - run.start_time).total_seconds() if run.end_time and run.start_time else math.nan
+        try:
+            result = PipelineResult.model_validate(result_of(PIPELINE_DEPLOYMENT, run))
+        except DispatchError:
+            results[name] = VariantResult(name, None, None, wall_s=wall_s, failure=run.state.name if run.state else "")
+            continue
+        results[name] = _from_pipeline(name, result, wall_s, configs[name].study.protocol)
     return results
-
-
-def _plain(value: object) -> object:
-    return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
 
 
 @flow(name="vta-study", flow_run_name="study-{kind}-{preset}", persist_result=True)
@@ -132,7 +113,7 @@ def study_flow(
     cfg = resolve(preset, config_file, overrides, config)
     design = study_design(kind, cfg, tuple(only or ()))
     configs = _configs(design, preset, config_file, list(overrides or []))
-    log, start = flow_logger(), time.monotonic()
+    log, began = flow_logger(), time.monotonic()
     log.info("%s study: %d pipeline runs (%s)", kind, len(design.variants), ", ".join(configs))
     base = design.variant(BASE)
     # The base run first: it fills the cache every variant shares.
@@ -147,7 +128,7 @@ def study_flow(
             log.info("variant %s: %s", variant.name, " ".join(variant.overrides[len(base.overrides) :]))
             results[variant.name] = _in_process(variant.name, configs[variant.name])
     folder = study_folder(cfg, kind)
-    markdown = write_study(folder, cfg, design, results, time.monotonic() - start)
+    markdown = write_study(folder, cfg, design, results, time.monotonic() - began)
     report = None
     if not results[BASE].failure:  # the base run's report, with this study in it
         report = write_run_report(Path(results[BASE].run_folder), studies=[folder])

@@ -219,9 +219,7 @@ def test_ablation_markdown_shows_paper_numbers_and_changes(cpu):
 def test_dispatched_variants_all_start_before_any_is_awaited(monkeypatch, tmp_path):
     """With dispatch on, every variant is submitted to the pipeline deployment (timeout 0) before the flow
     polls any of them, so they run concurrently on the workers; a failed variant is recorded, not fatal."""
-    import uuid
-    from types import SimpleNamespace
-
+    import flows.dispatch as dispatch
     import flows.study_flow as study_flow
     from flows.pipeline import PipelineResult
     from vta_core.artifacts import ArtifactRef
@@ -229,50 +227,139 @@ def test_dispatched_variants_all_start_before_any_is_awaited(monkeypatch, tmp_pa
     cfg = load_config("smoke", overrides=[f"runtime.home={tmp_path}"], environ={})
     design = sensitivity_design(cfg, ("gamma",))
     configs = {v.name: load_config("smoke", overrides=v.overrides, environ={}) for v in design.variants}
-    events: list[str] = []
-    ids = {}
-
-    def fake_run_deployment(name, parameters, timeout, flow_run_name):
-        assert name == "vta-pipeline/vta-pipeline" and timeout == 0
-        assert parameters["dispatch"] is True and parameters["mark_latest"] is False
-        assert parameters["config"]["backtest"]["portfolio"]["gamma"] == configs[flow_run_name].backtest.portfolio.gamma
-        events.append(f"start {flow_run_name}")
-        ids[flow_run_name] = uuid.uuid4()
-        return SimpleNamespace(id=ids[flow_run_name])
-
     ref = ArtifactRef(stage="error_evaluation", key="k", path=str(tmp_path))
     data = {name: ref for name in ("cleaned", "windows", "annotations", "prompts")}
     done = PipelineResult(run_folder="r", data=data, predictions=[], errors=ref, error_table_markdown="")
-
-    def final(name):
-        completed = name != "gamma=8"
-        return SimpleNamespace(
-            is_final=lambda: True,
-            is_completed=lambda: completed,
-            name="Completed" if completed else "Crashed",
-            result=lambda: done,
-        )
-
-    class FakeClient:
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
-        def read_flow_run(self, run_id):
-            name = next(n for n, i in ids.items() if i == run_id)
-            events.append(f"poll {name}")
-            return SimpleNamespace(state=final(name))
-
-    monkeypatch.setattr(study_flow, "run_deployment", fake_run_deployment)
-    monkeypatch.setattr(study_flow, "get_client", lambda sync_client: FakeClient())
+    fake = FakeDeployments(lambda name: name != "gamma=8", done)
+    fake.install(monkeypatch, dispatch)
     monkeypatch.setattr(
-        study_flow, "_from_pipeline", lambda name, result, wall_s, protocol: VariantResult(name, None, None)
+        study_flow,
+        "_from_pipeline",
+        lambda name, result, wall_s, protocol: VariantResult(name, None, None, wall_s=wall_s),
     )
     variants = [v for v in design.variants if not v.is_base]
     results = study_flow._dispatched(variants, configs)
-    starts = [i for i, e in enumerate(events) if e.startswith("start")]
-    polls = [i for i, e in enumerate(events) if e.startswith("poll")]
-    assert len(starts) == len(variants) == 2 and max(starts) < min(polls)
+    for name, parameters in fake.parameters.items():
+        assert parameters["dispatch"] is True and parameters["mark_latest"] is False
+        assert parameters["config"]["backtest"]["portfolio"]["gamma"] == configs[name].backtest.portfolio.gamma
+    fake.assert_all_started_before_any_polled(2)
     assert results["gamma=8"].failure == "Crashed" and not results["gamma=0.5"].failure
+    assert results["gamma=0.5"].wall_s == 12.0  # the run's own start-to-end time
+
+
+class FakeDeployments:
+    """run_deployment and the sync client, recording the order of starts and polls."""
+
+    def __init__(self, completes, result):
+        import uuid
+
+        self.uuid, self.completes, self.result = uuid, completes, result
+        self.events: list[str] = []
+        self.ids: dict[str, object] = {}
+        self.parameters: dict[str, dict] = {}
+
+    def install(self, monkeypatch, dispatch):
+        monkeypatch.setattr(dispatch, "run_deployment", self.run_deployment)
+        monkeypatch.setattr(dispatch, "get_client", lambda sync_client: self)
+        monkeypatch.setattr(dispatch, "POLL_SECONDS", 0.0)
+
+    def run_deployment(self, name, parameters, timeout, flow_run_name):
+        from types import SimpleNamespace
+
+        assert timeout == 0, "started without waiting"
+        key = flow_run_name or name
+        self.events.append(f"start {key}")
+        self.ids[key], self.parameters[key] = self.uuid.uuid4(), parameters
+        return SimpleNamespace(id=self.ids[key])
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def read_flow_run(self, run_id):
+        import datetime as dt
+        from types import SimpleNamespace
+
+        key = next(k for k, i in self.ids.items() if i == run_id)
+        self.events.append(f"poll {key}")
+        ok = self.completes(key)
+        state = SimpleNamespace(
+            is_final=lambda: True,
+            is_completed=lambda: ok,
+            name="Completed" if ok else "Crashed",
+            result=lambda: self.result,
+        )
+        t0 = dt.datetime(2026, 12, 2, 12, 0, 0)
+        return SimpleNamespace(state=state, start_time=t0, end_time=t0 + dt.timedelta(seconds=12))
+
+    def assert_all_started_before_any_polled(self, n: int) -> None:
+        starts = [i for i, e in enumerate(self.events) if e.startswith("start")]
+        polls = [i for i, e in enumerate(self.events) if e.startswith("poll")]
+        assert len(starts) == n and max(starts) < min(polls), self.events
+
+
+def test_dispatched_pipeline_runs_baselines_reasoning_and_backbone_concurrently(monkeypatch):
+    import flows.dispatch as dispatch
+    import flows.pipeline as pipeline
+    from vta_core.artifacts import ArtifactRef
+
+    ref = {"stage": "s", "key": "k", "path": "/nowhere"}
+    reasoner = {f: ref for f in ("base", "stage1", "stage2", "stage3", "final_generation")} | {
+        "stage0": None,
+        "generations": {},
+    }
+    by_deployment = {
+        "vta-data/vta-data": {name: ref for name in ("cleaned", "windows", "annotations", "prompts")},
+        "vta-baselines/vta-baselines": [ref],
+        "vta-backbone/vta-backbone": [ref],
+        "vta-reasoning/vta-reasoning": reasoner,
+        "vta-fusion/vta-fusion": [ref],
+        "vta-evaluation/vta-evaluation": ref,
+    }
+    fake = FakeDeployments(lambda name: True, None)
+    fake.install(monkeypatch, dispatch)
+    fake.read = fake.read_flow_run
+
+    def read_flow_run(run_id):
+        run = fake.read(run_id)
+        key = next(k for k, i in fake.ids.items() if i == run_id)
+        run.state.result = lambda: by_deployment[key]
+        return run
+
+    fake.read_flow_run = read_flow_run
+    cfg = load_config("smoke", environ={})
+    run = pipeline._dispatched(cfg)
+    assert run.errors == ArtifactRef.model_validate(ref)
+    events = fake.events
+    concurrent = ["vta-baselines/vta-baselines", "vta-backbone/vta-backbone", "vta-reasoning/vta-reasoning"]
+    first_poll = min(i for i, e in enumerate(events) if e.startswith("poll") and e.split(" ")[1] in concurrent)
+    assert all(events.index(f"start {name}") < first_poll for name in concurrent), events
+    assert events.index("start vta-fusion/vta-fusion") > max(events.index(f"poll {name}") for name in concurrent)
+
+
+def test_gpu_flows_hold_a_gpu_slot_only_on_cuda_hosts(monkeypatch):
+    import contextlib
+
+    import flows.gpu as gpu
+    from flows.backbone_flow import backbone_flow
+    from flows.fusion_flow import fusion_flow
+    from flows.reasoning_flow import reasoning_flow
+
+    taken = []
+
+    @contextlib.contextmanager
+    def fake_concurrency(name, occupy, strict):
+        taken.append((name, occupy, strict))
+        yield
+
+    monkeypatch.setattr(gpu, "concurrency", fake_concurrency)
+    monkeypatch.setattr(gpu, "_cuda", lambda: False)
+    with gpu.gpu_slot() as held:
+        assert held is False and taken == []
+    monkeypatch.setattr(gpu, "_cuda", lambda: True)
+    with gpu.gpu_slot() as held:
+        assert held is True and taken == [("vta-gpu", 1, False)]
+    for flow in (backbone_flow, fusion_flow, reasoning_flow):  # each GPU flow's body runs inside the slot
+        assert flow.fn.__wrapped__ is not None and "preset" in flow.parameters.properties
