@@ -8,13 +8,14 @@ from pydantic import BaseModel
 from flows.backbone_flow import backbone_flow
 from flows.backtest_flow import backtest_flow
 from flows.baselines_flow import baselines_flow
-from flows.common import flow_logger, resolve, subflow
+from flows.common import flow_logger, publish, resolve, subflow
 from flows.data_flow import DataRefs, data_flow
 from flows.dispatch import dispatched, dispatched_together
 from flows.evaluation_flow import evaluation_flow
 from flows.fusion_flow import fusion_flow
 from flows.reasoning_flow import ReasonerRefs, reasoning_flow
 from tasks.caching import CACHE_ONLY, NotCached
+from tasks.evaluation_tasks import publish_run_folder
 from vta_core.artifacts import ArtifactRef
 from vta_core.config import VTAConfig
 from vta_core.config.protocols import date_protocol_config
@@ -146,8 +147,8 @@ def vta_pipeline(
     outputs = RunOutputs(errors=main.errors, date_protocol_errors=date_errors, backtests=backtests)
     refs = {**dict(main.data), **models, "errors": main.errors, "predictions": main.predictions}
     finish_run(folder, refs, outputs, mark_latest)
-    if report:
-        flow_logger().info("run report at %s", write_run_report(folder))
+    report_path = write_run_report(folder) if report else None
+    publish(publish_run_folder, folder, report_path)
     markdown = main.errors.file("error_table.md").read_text()
     backtest_markdown = "\n".join(ref.file("table4.md").read_text() for ref in backtests.values())
     flow_logger().info("run folder %s; error table at %s", folder, folder / "error_table.md")
