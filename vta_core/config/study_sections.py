@@ -36,15 +36,17 @@ def _distinct(name: str, values: tuple) -> None:
 
 
 class SensitivityGrid(Section):
-    """The values tried per parameter, beside the base run's own value. Sized for the cpu preset on 2 cores:
-    s, gamma and costs re-run seconds of inference or backtest; p_uncond re-trains fusion; lambda and G re-train
-    the reasoner from stage 1; the number of prototypes re-trains the backbone and fusion."""
+    """The values tried per parameter, beside the base run's own value. Sized for the cpu preset on 2 cores (about
+    40 minutes cold): s re-runs about a minute of guided inference, gamma and costs seconds of backtest; p_uncond
+    re-trains fusion (about 4 min); lambda and G re-train the reasoner from stage 1 and the own-reasoner fusion
+    (about 7 min each); the number of prototypes re-trains the backbone and fusion (about 8 min). Add points with
+    e.g. `--set study.sensitivity.reward_lambda=[1,100]`."""
 
     guidance_scale: tuple[NonNegative, ...] = (0.0, 0.05, 0.1, 0.25, 0.5, 1.0)
     p_uncond: tuple[Annotated[float, Field(ge=0.0, le=1.0)], ...] = (0.1, 0.5)
-    reward_lambda: tuple[Annotated[float, Field(gt=0.0)], ...] = (1.0, 100.0)
-    group_size: tuple[Annotated[int, Field(ge=2)], ...] = (2, 8)
-    n_prototypes: tuple[PositiveInt, ...] = (32, 512)
+    reward_lambda: tuple[Annotated[float, Field(gt=0.0)], ...] = (1.0,)
+    group_size: tuple[Annotated[int, Field(ge=2)], ...] = (8,)
+    n_prototypes: tuple[PositiveInt, ...] = (32,)
     gamma: tuple[NonNegative, ...] = (0.5, 8.0)
     costs_bps: tuple[NonNegative, ...] = (0.0, 25.0)
 
