@@ -9,7 +9,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 
-.PHONY: run test test-e2e lint bench clean
+.PHONY: run test test-e2e lint bench ui-screenshots clean
 
 $(STAMP): pyproject.toml Makefile
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
@@ -32,6 +32,11 @@ test: lint
 # The long end-to-end runs (whole pipeline with caching and retries, the CLI); .ci/run runs both targets.
 test-e2e: $(STAMP)
 	$(BIN)/python -m pytest -q -m e2e --durations=15
+
+# docs/ui/*.png: a throwaway local Prefect server, pools, workers and deployments, a dispatched smoke run, a run that
+# fails once in the backtest and is retried, then headless Chromium (needs `chromium`; about 8 minutes on 2 cores).
+ui-screenshots: $(STAMP)
+	$(BIN)/python tools/ui_screenshots.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

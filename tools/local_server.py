@@ -19,7 +19,10 @@ default, so the nightly deployment's schedule never starts a `cpu` run on these 
 Run the caller under `nice -n 19` on a shared machine: the server, workers and flow runs inherit it.
 Command line (manual use, stays up until Ctrl-C):
 
-    nice -n 19 .venv/bin/python tools/local_server.py --deploy [--port 4200] [--dir /tmp/vta-server]
+    nice -n 19 .venv/bin/python tools/local_server.py --deploy [--port 4200] [--dir /tmp/vta-server] \
+        [--worker-env VTAFAULT_ONCE=backtest --worker-env VTAFAULT_FILE=/tmp/vta-fault]
+
+It prints the UI URL and the PIDs; the workers' artifacts go to <dir>/runs (VTA_RUNTIME__HOME).
 """
 
 from __future__ import annotations
@@ -100,22 +103,25 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def terminate(process: subprocess.Popen, grace: float = 20.0) -> None:
-    """End a process started here and every descendant it has now, by PID: SIGTERM, SIGKILL after `grace`."""
-    pids = [process.pid, *descendants(process.pid)]
+def terminate(processes: list[subprocess.Popen], grace: float = 20.0) -> None:
+    """End processes started here and every descendant they have now, by PID: SIGTERM to all at once, SIGKILL
+    to whatever is left after `grace` seconds."""
+    pids = [pid for p in processes for pid in (p.pid, *descendants(p.pid))]
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline and any(_alive(p) for p in pids):
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=0.5)
+        for process in processes:
+            process.poll()  # reap our direct children, so that they do not linger as zombies
+        time.sleep(0.5)
     for pid in pids:
         if _alive(pid):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=10)
+    for process in processes:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
 
 
 class LocalServer:
@@ -223,9 +229,10 @@ class LocalServer:
 
     def stop(self) -> None:
         """Workers first (and the flow runs they started), then the server."""
-        order = sorted(self.processes, key=lambda name: name == "server")
-        for name in order:
-            terminate(self.processes[name])
+        workers = [p for name, p in self.processes.items() if name != "server"]
+        terminate(workers)
+        if "server" in self.processes:
+            terminate([self.processes["server"]])
         self.processes.clear()
         self.http.close()
 
@@ -326,11 +333,20 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=None, help="working folder (default: a new temporary one)")
     parser.add_argument("--port", type=int, default=None)
     parser.add_argument("--deploy", action="store_true", help="also deploy deployments/prefect.yaml")
+    parser.add_argument(
+        "--worker-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="add to the workers' environment, e.g. VTAFAULT_ONCE=backtest (repeatable)",
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `kill <pid>` still stops the server and workers
-    workdir = args.dir or Path(tempfile.mkdtemp(prefix="vta-server-"))
+    workdir = (args.dir or Path(tempfile.mkdtemp(prefix="vta-server-"))).resolve()
     runs = workdir / "runs"
-    with local_server(workdir, worker_env={"VTA_RUNTIME__HOME": str(runs)}, port=args.port) as server:
+    extra = dict(item.split("=", 1) for item in args.worker_env)
+    env = {"VTA_RUNTIME__HOME": str(runs), **extra}
+    with local_server(workdir, worker_env=env, port=args.port) as server:
         if args.deploy:
             server.deploy()
         print(json.dumps({"ui": server.url, "api": server.api_url, "runs": str(runs), "pids": server.pids()}))
