@@ -7,7 +7,6 @@ first (it fills the cache every variant shares), then every variant is started o
 at once, so they run concurrently on the available workers.
 """
 
-
 import math
 import time
 from pathlib import Path
