@@ -4,12 +4,12 @@ TSMixer baselines, one cached task per model and seed; the language prototypes a
 import torch
 from prefect import flow
 
-from flows.common import resolve, subflow
+from flows.common import publish, resolve, subflow
 from flows.data_flow import DataRefs, data_flow
 from flows.gpu import holds_gpu_slot
 from tasks.caching import bound
 from tasks.runtime import artifact_root
-from tasks.timeseries_tasks import language_prototypes, train_timeseries_model
+from tasks.timeseries_tasks import language_prototypes, publish_training, train_timeseries_model
 from vta_core.artifacts import ArtifactRef
 from vta_core.config import VTAConfig
 
@@ -38,4 +38,6 @@ def backbone_flow(
     for name, section in (("dlinear", cfg.dlinear), ("tsmixer", cfg.tsmixer)):
         if section.enabled:
             refs.extend(train(name, section, seed, data.windows, root) for seed in section.train.seeds)
+    if refs:
+        publish(publish_training, refs)
     return refs

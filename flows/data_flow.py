@@ -1,12 +1,11 @@
 """Data flow: cleanse, split, scale and window the prices, then annotate them and write prompts (tasks 1-5)."""
 
 from prefect import flow
-from prefect.artifacts import create_table_artifact
 from pydantic import BaseModel
 
-from flows.common import flow_logger, resolve
+from flows.common import flow_logger, publish, resolve
 from tasks import annotation_tasks, data_tasks
-from tasks.caching import bound, cache_only
+from tasks.caching import bound
 from tasks.runtime import artifact_root
 from vta_core.artifacts import ArtifactRef
 from vta_core.config import VTAConfig
@@ -38,9 +37,5 @@ def data_flow(
     prompts = bound(annotation_tasks.build_prompts, cfg.runtime)(cfg.prompt, annotations, windows, root)
     audit = load_audit(cleaned)
     flow_logger().info("cleansing dropped %d rows; audit at %s", len(audit), cleaned.file("audit.parquet"))
-    if len(audit) and not cache_only():  # an artifact for the UI; a cache-only pass has none
-        rows = audit.head(500).astype(str).to_dict("records")
-        create_table_artifact(
-            key="vta-cleansing-audit", table=rows, description=f"{len(audit)} dropped rows (first 500)"
-        )
+    publish(data_tasks.publish_cleansing, cleaned)  # artifacts for the UI; a cache-only pass has none
     return DataRefs(cleaned=cleaned, windows=windows, annotations=annotations, prompts=prompts)

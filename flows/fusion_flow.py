@@ -5,12 +5,12 @@ cache hits, run on their own they build what fusion needs."""
 import torch
 from prefect import flow
 
-from flows.common import flow_logger, resolve, subflow
+from flows.common import flow_logger, publish, resolve, subflow
 from flows.data_flow import DataRefs, data_flow
 from flows.gpu import holds_gpu_slot
 from tasks.baseline_tasks import released_forecasts
 from tasks.caching import bound
-from tasks.fusion_tasks import guided_inference, train_fusion
+from tasks.fusion_tasks import guided_inference, publish_fusion, train_fusion
 from tasks.runtime import artifact_root
 from tasks.timeseries_tasks import language_prototypes, train_timeseries_model
 from vta_core.artifacts import ArtifactRef
@@ -51,11 +51,12 @@ def fusion_flow(
     prototypes = bound(language_prototypes, cfg.runtime)(cfg.backbone.prototypes, root)
     backbone = bound(train_timeseries_model, cfg.runtime)
     fit, infer = bound(train_fusion, cfg.runtime), bound(guided_inference, cfg.runtime)
-    refs = []
+    refs, trained = [], []
     for seed in cfg.backbone.train.seeds:
         phi = backbone("calf", cfg.backbone, seed, data.windows, root, prototypes)
         for source, (reasoning, model_name) in sources.items():
             psi = fit(cfg.fusion.training, source, model_name, seed, phi, reasoning, data.windows, root)
+            trained.append(psi)
             refs.append(
                 infer(
                     cfg.fusion.guidance_scale,
@@ -69,4 +70,6 @@ def fusion_flow(
                     root,
                 )
             )
+    if refs:
+        publish(publish_fusion, trained, refs)
     return refs

@@ -9,12 +9,13 @@ import torch
 from prefect import flow
 from pydantic import BaseModel
 
-from flows.common import resolve, subflow
+from flows.common import publish, resolve, subflow
 from flows.data_flow import DataRefs, data_flow
 from flows.gpu import holds_gpu_slot
 from tasks.baseline_tasks import rule_based_analyst
 from tasks.caching import bound
 from tasks.reasoner_tasks import (
+    publish_generation,
     reasoner_base,
     reasoner_generate,
     reasoner_grpo,
@@ -101,6 +102,7 @@ def reasoning_flow(
                 generations[REASONER_STAGE_MODELS[name]] = decode(name, ref)
     if r.generation.evaluate_base:
         generations[REASONER_STAGE_MODELS["base"]] = decode("base", base)
+    publish(publish_generation, list(generations.values()))
     return ReasonerRefs(
         base=base,
         stage0=stage0,

@@ -2,22 +2,26 @@
 
 vta_core never imports Prefect: its training stages accept a plain `progress(row)` hook, and the
 task wrappers here turn those rows into a progress artifact while training and a table artifact
-when the stage finishes.
+when the stage finishes. The decoding stages (generation, stage 2's rejection sampling) take a
+`progress(percent)` hook of windows decoded (`tasks.progress`); `publish_generation` shows the
+parse-failure rates of every decoded checkpoint as a table.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 import pandas as pd
-from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect import task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
 
 from tasks.caching import stage_task
+from tasks.progress import ProgressArtifact, artifact_key, progress_hook, progress_key
+from tasks.tables import publish_table
 from vta_core.artifacts import ArtifactRef, ArtifactStore
 from vta_core.config.reasoner_sections import (
     GenerationConfig,
@@ -28,6 +32,7 @@ from vta_core.config.reasoner_sections import (
     RewardConfig,
     SFTStageConfig,
 )
+from vta_core.result_tables import generation_summary
 from vta_core.stages.generation_stage import generation_stage
 from vta_core.stages.grpo_stage import grpo_stage
 from vta_core.stages.reasoner_base_stage import base_stage
@@ -35,6 +40,7 @@ from vta_core.stages.rejection_stage import rejection_stage
 from vta_core.stages.warm_start_stage import warm_start_stage
 
 LOG = logging.getLogger(__name__)
+GENERATION_TABLE = "vta-reasoner-generation"
 PROGRESS_COLUMNS = [
     "stage",
     "step",
@@ -52,24 +58,17 @@ PROGRESS_COLUMNS = [
 
 
 def _artifact_key(stage: str) -> str:
-    return "vta-reasoner-" + re.sub(r"[^a-z0-9-]+", "-", stage.lower()).strip("-")
+    return artifact_key("vta-reasoner", stage)
 
 
 def _progress_hook(stage: str) -> Callable[[dict[str, Any]], None]:
-    """A progress artifact for the stage, updated at most every 5 % of its steps."""
-    state: dict[str, Any] = {"id": None, "last": -1.0}
+    """A progress artifact for the stage, updated at most every 5 % of its steps; each update is logged."""
+    artifact = ProgressArtifact(_artifact_key(stage) + "-progress", f"reasoner {stage} training")
 
     def hook(row: dict[str, Any]) -> None:
         percent = 100.0 * row["step"] / max(row["max_steps"], 1)
-        if state["id"] is None:
-            state["id"] = create_progress_artifact(
-                progress=percent, key=_artifact_key(stage) + "-progress", description=f"reasoner {stage} training"
-            )
-        elif percent - state["last"] >= 5.0 or row["step"] == row["max_steps"]:
-            update_progress_artifact(artifact_id=UUID(str(state["id"])), progress=percent)
-        else:
+        if not artifact.report(percent, final=row["step"] == row["max_steps"]):
             return
-        state["last"] = percent
         LOG.info(
             "reasoner %s step %d/%d: %s",
             stage,
@@ -140,7 +139,10 @@ def reasoner_rejection(
     store_root: Path,
 ) -> ArtifactRef:
     store, hook = ArtifactStore(store_root), _progress_hook("stage 2")
-    ref = rejection_stage(reasoner, rejection_config, init, prompts, progress=hook, store=store)
+    decoding = progress_hook(progress_key("reasoner-stage2-decoding"), "reasoner stage 2: training windows decoded")
+    ref = rejection_stage(
+        reasoner, rejection_config, init, prompts, progress=hook, decoding_progress=decoding, store=store
+    )
     publish_progress(ref, "stage 2")
     return ref
 
@@ -158,6 +160,13 @@ def reasoner_generate(
     store_root: Path,
 ) -> ArtifactRef:
     store = ArtifactStore(store_root)
+    hook = progress_hook(progress_key("generation", model_name), f"{model_name}: windows decoded")
     return generation_stage(
-        reasoner, decoding, model_name, train_windows, model, prompts, windows, annotations, store=store
+        reasoner, decoding, model_name, train_windows, model, prompts, windows, annotations, progress=hook, store=store
     )
+
+
+@task(cache_policy=NO_CACHE, persist_result=False)
+def publish_generation(generations: list[ArtifactRef]) -> None:
+    """Windows decoded, parsed and retried per reasoner checkpoint and split (every run, cached or not)."""
+    publish_table(GENERATION_TABLE, generation_summary(generations), "reasoner decoding: parse-failure rates")

@@ -19,6 +19,7 @@ from vta_core.evaluation.selection import per_ticker_mse
 from vta_core.fusion.guidance import guided
 from vta_core.fusion.model import FusionModel
 from vta_core.models.trainer import TrainResult, train_loop
+from vta_core.progress import PercentHook
 
 LOG = logging.getLogger(__name__)
 
@@ -96,13 +97,18 @@ def training_batches(
 
 
 def fit_fusion(
-    model: FusionModel, train: FusionArrays, val: FusionArrays, config: FusionTrainingConfig, seed: int
+    model: FusionModel,
+    train: FusionArrays,
+    val: FusionArrays,
+    config: FusionTrainingConfig,
+    seed: int,
+    progress: PercentHook | None = None,
 ) -> TrainResult:
     """Train in place; on return the model holds the weights with the lowest guided validation MSE.
 
     The checkpoint is chosen on the forecast fusion is used for (guided at `selection_scale`), not on
     psi's own loss. Always fp32: psi has trained without autocast since it was written, and honouring
-    `train.mixed_precision` would change its CUDA results.
+    `train.mixed_precision` would change its CUDA results. `progress(percent)` hears of every epoch.
     """
     if val.tickers is None:
         LOG.warning("fusion: validation windows carry no tickers; checkpoint selection pools them as one ticker")
@@ -117,4 +123,5 @@ def fit_fusion(
         name="fusion",
         amp=False,
         score_key="val_guided_mse",
+        progress=progress,
     )

@@ -2,7 +2,8 @@
 
 Seeded and deterministic (same seed, same weights), Adam on the trainable parameters, early stopping
 on the validation score with the best epoch's weights restored, CPU or CUDA (bf16 autocast on CUDA
-when asked), progress reported through the logger and an optional per-epoch callback. Forecasters
+when asked), progress reported through the logger, an optional per-epoch callback and an optional
+`progress(percent)` hook (epochs done out of `config.epochs`, 100 at the end, early stop included). Forecasters
 are saved as safetensors + JSON config.
 
 `train_loop` knows nothing about what a batch holds; a caller gives it three plain callables:
@@ -35,6 +36,7 @@ from vta_core.config.model_sections import TrainingConfig
 from vta_core.data.windows import WindowSet
 from vta_core.evaluation.selection import per_ticker_mse
 from vta_core.models.base import DataShape, Forecaster, build, config_class
+from vta_core.progress import PercentHook, Steps
 
 LOG = logging.getLogger(__name__)
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
@@ -129,6 +131,7 @@ def train_loop(
     amp: bool | None = None,
     score_key: str = "val_loss",
     on_epoch: Callable[[dict], None] | None = None,
+    progress: PercentHook | None = None,
 ) -> TrainResult:
     """Train `model` in place; on return it holds the weights of its lowest validation score.
 
@@ -146,6 +149,8 @@ def train_loop(
     best = _snapshot(model)
     result = TrainResult(best_epoch=0, best_val_loss=score(device), device=str(device))
     started, stale = time.perf_counter(), 0
+    steps = Steps(progress, config.epochs)
+    steps.start()
     for epoch in range(1, config.epochs + 1):
         model.train()
         running, seen = 0.0, 0
@@ -163,6 +168,7 @@ def train_loop(
         LOG.info("%s seed %d epoch %d: train %.5f %s %.5f", name, seed, epoch, row["train_loss"], score_key, val_loss)
         if on_epoch is not None:
             on_epoch(row)
+        steps.advance()
         if val_loss < result.best_val_loss:
             result.best_val_loss, result.best_epoch, stale = val_loss, epoch, 0
             best = _snapshot(model)
@@ -173,6 +179,7 @@ def train_loop(
                 break
     model.load_state_dict(best)
     result.seconds = time.perf_counter() - started
+    steps.finish()
     return result
 
 
@@ -188,6 +195,7 @@ def fit(
     config: TrainingConfig,
     seed: int,
     on_epoch: Callable[[dict], None] | None = None,
+    progress: PercentHook | None = None,
 ) -> TrainResult:
     """Train in place; on return the model holds its best-validation weights (per-ticker MSE)."""
     if val.tickers is None:
@@ -201,6 +209,7 @@ def fit(
         score=lambda device: validation_mse(model, val, config.batch_size, config.mixed_precision),
         name=model.name,
         on_epoch=on_epoch,
+        progress=progress,
     )
 
 

@@ -35,6 +35,7 @@ from vta_core.portfolio.optimizer import Markowitz, make_solver
 from vta_core.portfolio.report import equity_curve, table4, table4_markdown
 from vta_core.portfolio.significance import sharpe_interval
 from vta_core.portfolio.simulate import Plan, plan_equal_weight, plan_markowitz, simulate
+from vta_core.progress import PercentHook, Steps
 
 LOG = logging.getLogger(__name__)
 BENCHMARK_SEED = -1  # benchmarks and deterministic models carry seed -1, like the predictions table
@@ -74,11 +75,13 @@ def run_backtest(
     scalers: pd.DataFrame,
     config: PortfolioConfig,
     calendar: CalendarConfig,
+    progress: PercentHook | None = None,
 ) -> BacktestResult:
     """Backtest every benchmark in config.benchmarks and every (model, seed) of `predictions`.
 
     prices: cleaned long prices (date, ticker, Adj Close, ...); predictions: the long predictions table
     (standardised space); scalers: the windows' scalers (fold, ticker, price_mean, price_std).
+    progress(percent): decision days planned, over every strategy run; 100 once the tables are assembled.
     """
     market = build_market(prices, calendar)
     dates = decision_dates(predictions, market, config)
@@ -103,26 +106,32 @@ def run_backtest(
         plan = make()
         runs.append((name, kind, seed, plan, time.perf_counter() - began))
 
+    model_runs = mu_long.groupby(["model", "seed"], sort=True)
+    steps = Steps(progress, len(rows) * (len(config.benchmarks) + model_runs.ngroups))
+    steps.start()
+    tick = steps.advance
     mv_gamma = config.gamma if config.gamma > 0 else 1.0  # with mu = 0 any gamma > 0 gives the same weights
     makers = {
-        "equal_weight": lambda: plan_equal_weight(market, rows, rebalance=True),
-        "buy_and_hold": lambda: plan_equal_weight(market, rows, rebalance=False),
-        "min_variance": lambda: plan_markowitz(market, risk, rows, None, solver(), mv_gamma),
+        "equal_weight": lambda: plan_equal_weight(market, rows, rebalance=True, on_decision=tick),
+        "buy_and_hold": lambda: plan_equal_weight(market, rows, rebalance=False, on_decision=tick),
+        "min_variance": lambda: plan_markowitz(market, risk, rows, None, solver(), mv_gamma, tick),
         "perfect_foresight": lambda: plan_markowitz(
-            market, risk, rows, foresight_returns(market, rows, config.mu, horizon), solver(), config.gamma
+            market, risk, rows, foresight_returns(market, rows, config.mu, horizon), solver(), config.gamma, tick
         ),
     }
     for name in config.benchmarks:
         timed(name, "benchmark", BENCHMARK_SEED, makers[name])
-    for (model, seed), group in mu_long.groupby(["model", "seed"], sort=True):
+    for (model, seed), group in model_runs:
         matrix = _mu_matrix(group, market, dates)
         timed(
             str(model),
             "model",
             int(seed),
-            functools.partial(plan_markowitz, market, risk, rows, matrix, solver(), config.gamma),
+            functools.partial(plan_markowitz, market, risk, rows, matrix, solver(), config.gamma, tick),
         )
-    return _assemble(market, dates, runs, config)
+    result = _assemble(market, dates, runs, config)
+    steps.finish()
+    return result
 
 
 def _mu_matrix(group: pd.DataFrame, market: Market, dates: np.ndarray) -> np.ndarray:

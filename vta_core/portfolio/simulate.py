@@ -18,6 +18,7 @@ the first trade):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,55 +64,77 @@ def plan_markowitz(
     mu: np.ndarray | None,
     solver: Markowitz,
     gamma: float,
+    on_decision: Callable[[], None] | None = None,
 ) -> Plan:
-    """Daily Markowitz targets; mu (d, m) with NaN where there is no forecast, or None for mu = 0."""
+    """Daily Markowitz targets; mu (d, m) with NaN where there is no forecast, or None for mu = 0.
+    `on_decision()` after each decision day."""
     targets: list[np.ndarray | None] = []
     skipped: list[tuple] = []
     failures: list[tuple] = []
     for d, row in enumerate(rows):
         forecast = None if mu is None else mu[d]
-        reason = universe_reasons(market, risk, row, forecast)
-        _record(skipped, market, row, reason)
-        columns = np.flatnonzero(reason == "")
-        if len(columns) == 0:
-            failures.append((market.dates[row], "empty universe: no ticker with price, forecast and history"))
-            targets.append(None)
-            continue
-        sigma = risk.covariance(row, columns)
-        if sigma is None:
-            failures.append((market.dates[row], "covariance: fewer than 2 complete return sessions"))
-            targets.append(None)
-            continue
-        day_mu = np.zeros(len(columns)) if forecast is None else forecast[columns]
-        solution = solver.solve(day_mu, sigma, gamma)
-        if solution.weights is None:
-            failures.append((market.dates[row], solution.status))
-            targets.append(None)
-            continue
-        full = np.zeros(len(market.tickers))
-        full[columns] = solution.weights
-        targets.append(full)
+        target, failure = _markowitz_target(market, risk, row, forecast, solver, gamma, skipped)
+        targets.append(target)
+        if failure is not None:
+            failures.append((market.dates[row], failure))
+        if on_decision is not None:
+            on_decision()
     return Plan(rows, targets, _skipped_frame(skipped), _failure_frame(failures))
 
 
-def plan_equal_weight(market: Market, rows: np.ndarray, rebalance: bool) -> Plan:
-    """1/n over the tickers with a price at t; buy-and-hold (rebalance=False) trades only on the first day."""
+def _markowitz_target(
+    market: Market,
+    risk: RiskModel,
+    row: int,
+    forecast: np.ndarray | None,
+    solver: Markowitz,
+    gamma: float,
+    skipped: list[tuple],
+) -> tuple[np.ndarray | None, str | None]:
+    """One day's target weights, or None and why no trade (left-out tickers are added to `skipped`)."""
+    reason = universe_reasons(market, risk, row, forecast)
+    _record(skipped, market, row, reason)
+    columns = np.flatnonzero(reason == "")
+    if len(columns) == 0:
+        return None, "empty universe: no ticker with price, forecast and history"
+    sigma = risk.covariance(row, columns)
+    if sigma is None:
+        return None, "covariance: fewer than 2 complete return sessions"
+    day_mu = np.zeros(len(columns)) if forecast is None else forecast[columns]
+    solution = solver.solve(day_mu, sigma, gamma)
+    if solution.weights is None:
+        return None, solution.status
+    full = np.zeros(len(market.tickers))
+    full[columns] = solution.weights
+    return full, None
+
+
+def plan_equal_weight(
+    market: Market, rows: np.ndarray, rebalance: bool, on_decision: Callable[[], None] | None = None
+) -> Plan:
+    """1/n over the tickers with a price at t; buy-and-hold (rebalance=False) trades only on the first day.
+    `on_decision()` after each decision day."""
     targets: list[np.ndarray | None] = []
     skipped: list[tuple] = []
     failures: list[tuple] = []
     for d, row in enumerate(rows):
-        if d > 0 and not rebalance:
-            targets.append(None)  # buy-and-hold: drift, and listings after the start are never bought
-            continue
-        reason = universe_reasons(market, None, row, None)
-        _record(skipped, market, row, reason)
-        inside = reason == ""
-        if not inside.any():
-            failures.append((market.dates[row], "empty universe: no ticker with a price"))
-            targets.append(None)
-            continue
-        targets.append(inside / inside.sum())
+        # buy-and-hold: drift after the first day, and listings after the start are never bought
+        target, failure = (None, None) if d > 0 and not rebalance else _equal_target(market, row, skipped)
+        targets.append(target)
+        if failure is not None:
+            failures.append((market.dates[row], failure))
+        if on_decision is not None:
+            on_decision()
     return Plan(rows, targets, _skipped_frame(skipped), _failure_frame(failures))
+
+
+def _equal_target(market: Market, row: int, skipped: list[tuple]) -> tuple[np.ndarray | None, str | None]:
+    reason = universe_reasons(market, None, row, None)
+    _record(skipped, market, row, reason)
+    inside = reason == ""
+    if not inside.any():
+        return None, "empty universe: no ticker with a price"
+    return inside / inside.sum(), None
 
 
 def simulate(market: Market, plan: Plan, lag: int, cost_rate: float) -> tuple[pd.DataFrame, pd.DataFrame]:

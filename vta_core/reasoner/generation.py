@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,9 +49,15 @@ def _decode_batch(model, tokenizer, prompts: Sequence[str], max_new_tokens: int,
 
 
 def decode_texts(
-    model, tokenizer, prompts: Sequence[str], batch_size: int, max_new_tokens: int, temperature: float
+    model,
+    tokenizer,
+    prompts: Sequence[str],
+    batch_size: int,
+    max_new_tokens: int,
+    temperature: float,
+    on_batch: Callable[[int], None] | None = None,
 ) -> list[str]:
-    """One completion per prompt, in the prompts' order."""
+    """One completion per prompt, in the prompts' order; `on_batch(n)` after each batch of n prompts."""
     order = np.argsort([-len(p) for p in prompts], kind="stable")
     texts: list[str] = [""] * len(prompts)
     for start in range(0, len(order), batch_size):
@@ -59,6 +65,8 @@ def decode_texts(
         decoded = _decode_batch(model, tokenizer, [prompts[i] for i in chunk], max_new_tokens, temperature)
         for i, text in zip(chunk, decoded, strict=True):
             texts[i] = text
+        if on_batch is not None:
+            on_batch(len(chunk))
     return texts
 
 
@@ -77,13 +85,15 @@ def generate(
     retry_temperature: float,
     retries: int,
     seed: int = 0,
+    on_batch: Callable[[int], None] | None = None,
 ) -> list[Decoded]:
-    """Decode every record; unparsable outputs are retried (sampling at `retry_temperature`) `retries` times."""
+    """Decode every record; unparsable outputs are retried (sampling at `retry_temperature`) `retries` times.
+    `on_batch(n)` hears of each first-pass batch of n records (the retries are not counted)."""
     torch.manual_seed(seed)
     model.eval()
     prompts = chat_prompts(tokenizer, records)
     started = time.perf_counter()
-    texts = decode_texts(model, tokenizer, prompts, batch_size, max_new_tokens, temperature)
+    texts = decode_texts(model, tokenizer, prompts, batch_size, max_new_tokens, temperature, on_batch)
     results = [Decoded(t, parse_answer(t, horizon), 1) for t in texts]
     for attempt in range(2, retries + 2):
         failed = [i for i, r in enumerate(results) if not r.parsed.valid]

@@ -17,6 +17,7 @@ from vta_core.config.portfolio_sections import PortfolioConfig
 from vta_core.evaluation.protocol import protocol_markdown, protocol_summary
 from vta_core.identities import StageName
 from vta_core.portfolio import run_backtest, write_backtest
+from vta_core.progress import PercentHook
 from vta_core.stage_keys import StageOutput, stage
 from vta_core.stages.loaders import load_predictions, load_prices, load_windows
 
@@ -27,7 +28,7 @@ PROTOCOL_TITLES = {
 }
 
 
-@stage(StageName.BACKTEST)
+@stage(StageName.BACKTEST, unkeyed=("progress",))
 def backtest_stage(
     portfolio: PortfolioConfig,
     calendar: CalendarConfig,
@@ -36,13 +37,15 @@ def backtest_stage(
     windows: ArtifactRef,
     predictions: list[ArtifactRef],
     out: StageOutput,
+    progress: PercentHook | None = None,
 ) -> ArtifactRef:
+    """Backtest every strategy; `progress(percent)`: decision days planned over all strategy runs."""
     ws = load_windows(windows)
     frames = [load_predictions(ref) for ref in predictions]
     chosen = [f[f["split"].astype(str) == portfolio.split] for f in frames if not f.empty]
     table = pd.concat([f for f in chosen if not f.empty], ignore_index=True)
     scalers = pd.read_parquet(require(windows).file("scalers.parquet"))
-    result = run_backtest(load_prices(cleaned), table, scalers, portfolio, calendar)
+    result = run_backtest(load_prices(cleaned), table, scalers, portfolio, calendar, progress)
     summary = protocol_summary(ws)
     heading = f"### Portfolio backtest, protocol `{protocol}`: {PROTOCOL_TITLES[protocol]}\n\n"
     with out.writing() as folder:

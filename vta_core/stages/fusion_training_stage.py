@@ -19,6 +19,7 @@ from vta_core.config.model_sections import FusionTrainingConfig
 from vta_core.fusion import training
 from vta_core.identities import StageName
 from vta_core.models import trainer
+from vta_core.progress import PercentHook, parts
 from vta_core.stage_keys import StageOutput, stage
 from vta_core.stages.fusion_common import CONFIG, WEIGHTS, build_models, fusion_arrays, reasoning_forecasts
 from vta_core.stages.loaders import load_windows
@@ -27,7 +28,7 @@ from vta_core.stages.timeseries_stage import subsample
 LOG = logging.getLogger(__name__)
 
 
-@stage(StageName.FUSION_TRAINING)
+@stage(StageName.FUSION_TRAINING, unkeyed=("progress",))
 def fusion_training_stage(
     training_config: FusionTrainingConfig,
     source: str,
@@ -37,12 +38,14 @@ def fusion_training_stage(
     reasoning: ArtifactRef,
     windows: ArtifactRef,
     out: StageOutput,
+    progress: PercentHook | None = None,
 ) -> ArtifactRef:
+    """Train psi per fold; `progress(percent)`: epochs done, each fold an equal share."""
     all_windows, forecasts = load_windows(windows), reasoning_forecasts(reasoning, reasoning_model)
     attributes = training_config.attributes
-    folds = []
+    folds, fold_ids = [], sorted(all_windows.index["fold"].unique())
     with out.writing() as folder:
-        for fold in sorted(all_windows.index["fold"].unique()):
+        for fold, fold_progress in zip(fold_ids, parts(progress, len(fold_ids)), strict=True):
             train = subsample(all_windows.select("train", fold=fold), training_config.train.max_train_windows, seed)
             val = all_windows.select("val", fold=fold)
             trainer.seed_everything(seed)
@@ -51,7 +54,7 @@ def fusion_training_stage(
                 fusion_arrays(train, forecasts, attributes, net),
                 fusion_arrays(val, forecasts, attributes, net),
             )
-            result = training.fit_fusion(psi, train_arrays, val_arrays, training_config, seed)
+            result = training.fit_fusion(psi, train_arrays, val_arrays, training_config, seed, fold_progress)
             save_file(
                 {k: v.detach().cpu().contiguous() for k, v in psi.conditioning_state().items()},
                 str(folder / f"fold{fold}_{WEIGHTS}"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from vta_core.config.reasoner_sections import GenerationConfig, ReasonerConfig
 from vta_core.data.windows import TARGET_COLUMN, WindowSet
 from vta_core.evaluation import predictions, reasoning_quality
 from vta_core.identities import StageName
+from vta_core.progress import PercentHook, Steps
 from vta_core.prompts.text import INDICATOR_LABELS
 from vta_core.reasoner import corpus, generation, loading
 from vta_core.reasoner.loading import Checkpoint
@@ -56,7 +58,28 @@ def _quality(
     return rows
 
 
-@stage(StageName.REASONER_GENERATION)
+@dataclass(frozen=True)
+class _SplitPlan:
+    """The windows of one split to decode: prompt records and windows, aligned, and their rows in the split."""
+
+    split: str
+    records: list[dict]
+    ws: WindowSet
+    rows: np.ndarray
+    total: int  # windows in the split
+
+
+def _plan(split: str, prompts: ArtifactRef, ws_all: WindowSet, limit: int, seed: int) -> _SplitPlan:
+    """Every window of the split, or a seeded sample of `limit` of them (limit <= 0: all)."""
+    records, ws = corpus.prompt_records(prompts, split), ws_all.select(split)
+    _check_aligned(records, ws)
+    rows = np.arange(len(records))
+    if 0 < limit < len(records):
+        rows = np.sort(np.random.default_rng(seed).choice(len(records), limit, replace=False))
+    return _SplitPlan(split, [records[i] for i in rows], _subset(ws, rows), rows, len(records))
+
+
+@stage(StageName.REASONER_GENERATION, unkeyed=("progress",))
 def generation_stage(
     reasoner: ReasonerConfig,
     decoding: GenerationConfig,
@@ -67,9 +90,11 @@ def generation_stage(
     windows: ArtifactRef,
     annotations: ArtifactRef,
     out: StageOutput,
+    progress: PercentHook | None = None,
 ) -> ArtifactRef:
     """Decode every val and test window (and a seeded subset of `train_windows` train windows; -1 = all),
-    write predictions (parsable windows only), narratives, reasoning quality and parse-failure rates."""
+    write predictions (parsable windows only), narratives, reasoning quality and parse-failure rates.
+    `progress(percent)`: windows decoded (first attempts) out of all the windows to decode."""
     started = time.perf_counter()
     ws_all = load_windows(windows)
     table = pd.read_parquet(require(annotations).file("annotations.parquet"))
@@ -79,15 +104,12 @@ def generation_stage(
     splits = (("train",) if train_windows != 0 else ()) + EVALUATED
     frames, narratives, quality = [], [], []
     report: dict[str, dict[str, Any]] = {}
-    for split in splits:
-        records, ws = corpus.prompt_records(prompts, split), ws_all.select(split)
-        _check_aligned(records, ws)
-        rows = np.arange(len(records))
-        total = len(records)
-        limit = train_windows if split == "train" else (decoding.eval_windows or -1)
-        if 0 < limit < len(records):
-            rows = np.sort(np.random.default_rng(reasoner.seed).choice(len(records), limit, replace=False))
-        records, ws = [records[i] for i in rows], _subset(ws, rows)
+    limits = {"train": train_windows} | {split: decoding.eval_windows or -1 for split in EVALUATED}
+    plans = [_plan(split, prompts, ws_all, limits[split], reasoner.seed) for split in splits]
+    steps = Steps(progress, sum(len(plan.records) for plan in plans))
+    steps.start()
+    for plan in plans:
+        split, records, ws, rows = plan.split, plan.records, plan.ws, plan.rows
         decoded = generation.generate(
             net,
             tokenizer,
@@ -99,6 +121,7 @@ def generation_stage(
             decoding.retry_temperature,
             decoding.retries,
             reasoner.seed,
+            on_batch=steps.advance,
         )
         valid = np.array([d.parsed.valid for d in decoded], dtype=bool)
         if valid.any():
@@ -111,13 +134,14 @@ def generation_stage(
         errors = pd.Series([d.parsed.error_code for d in decoded if not d.parsed.valid], dtype=object)
         report[split] = {
             "windows": len(decoded),
-            "windows_in_split": total,
+            "windows_in_split": plan.total,
             "parsed": int(valid.sum()),
             "parse_failure_rate": float(1.0 - valid.mean()) if len(valid) else math.nan,
             "retried": int(sum(d.attempts > 1 for d in decoded)),
             "errors": {str(k): int(v) for k, v in errors.value_counts().items()},
             "in_sample": split == "train",
         }
+    steps.finish()
     empty = pd.DataFrame({c: pd.Series(dtype=float) for c in predictions.PREDICTION_COLUMNS})
     with out.writing() as folder:
         write_parquet(folder / "predictions.parquet", pd.concat(frames, ignore_index=True) if frames else empty)

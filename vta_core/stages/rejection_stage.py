@@ -12,6 +12,7 @@ import pandas as pd
 from vta_core.artifacts import ArtifactRef, require, write_parquet
 from vta_core.config.reasoner_sections import ReasonerConfig, RejectionConfig
 from vta_core.identities import StageName
+from vta_core.progress import PercentHook, Steps
 from vta_core.reasoner import corpus, generation, loading, rejection, rewards, training, trl_configs
 from vta_core.reasoner.loading import Checkpoint
 from vta_core.stage_keys import StageOutput, stage
@@ -20,7 +21,7 @@ from vta_core.stages.reasoner_common import finish_training, seed_everything
 LOG = logging.getLogger(__name__)
 
 
-@stage(StageName.REASONER_STAGE2, unkeyed=("progress",))
+@stage(StageName.REASONER_STAGE2, unkeyed=("progress", "decoding_progress"))
 def rejection_stage(
     reasoner: ReasonerConfig,
     rejection_config: RejectionConfig,
@@ -28,9 +29,11 @@ def rejection_stage(
     prompts: ArtifactRef,
     out: StageOutput,
     progress: training.Progress | None = None,
+    decoding_progress: PercentHook | None = None,
 ) -> ArtifactRef:
     """Stage 2: decode the stage-1 model on training windows, keep the best fraction per (ticker, period)
-    bucket, SFT the stage-1 adapter on those completions (loss on the completion only)."""
+    bucket, SFT the stage-1 adapter on those completions (loss on the completion only). `progress(row)` hears
+    of the SFT's logged steps, `decoding_progress(percent)` of the windows decoded out of all."""
     import datasets  # imported here: seconds at import time that a cached run does not need
 
     started, final = time.perf_counter(), out.final_path
@@ -40,6 +43,8 @@ def rejection_stage(
     model, tokenizer = loading.load_checkpoint(start, reasoner, trainable=True)
     model.to(loading.torch_device(reasoner.device))  # type: ignore[arg-type]  # functools.wraps stub: self unbound
     horizon = len(records[0]["target"]) if records else 0
+    steps = Steps(decoding_progress, len(records))
+    steps.start()
     decoded = generation.generate(
         model,
         tokenizer,
@@ -51,7 +56,9 @@ def rejection_stage(
         1.0,
         0,
         reasoner.seed,
+        on_batch=steps.advance,
     )
+    steps.finish()
     mses = [rewards.forecast_mse(d.text, r["target"]) for d, r in zip(decoded, records, strict=False)]
     frame = pd.DataFrame(
         {

@@ -20,6 +20,7 @@ from vta_core.evaluation import predictions
 from vta_core.identities import TIMESERIES_MODELS, StageName
 from vta_core.models import base, trainer
 from vta_core.models.calf import CalfBackbone
+from vta_core.progress import PercentHook, parts
 from vta_core.stage_keys import StageOutput, stage
 from vta_core.stages.loaders import load_windows
 
@@ -56,7 +57,7 @@ def _build(
     return net
 
 
-@stage(StageName.TIMESERIES)
+@stage(StageName.TIMESERIES, unkeyed=("progress",))
 def timeseries_stage(
     model_name: str,
     model: ModelConfig,
@@ -64,19 +65,22 @@ def timeseries_stage(
     windows: ArtifactRef,
     out: StageOutput,
     prototypes: ArtifactRef | None = None,
+    progress: PercentHook | None = None,
 ) -> ArtifactRef:
-    """Train `model_name` (dlinear, tsmixer, calf) with `seed`; its predictions carry the model's id."""
+    """Train `model_name` (dlinear, tsmixer, calf) with `seed`; its predictions carry the model's id.
+    `progress(percent)`: epochs done, each fold an equal share."""
     all_windows = load_windows(windows)
     shape = base.DataShape(all_windows.lookback, all_windows.horizon, all_windows.panel.shape[1], TARGET_COLUMN)
     model_id = TIMESERIES_MODELS[model_name]
     frames, logs = [], []
+    folds = sorted(all_windows.index["fold"].unique())
     with out.writing() as folder:
-        for fold in sorted(all_windows.index["fold"].unique()):
+        for fold, fold_progress in zip(folds, parts(progress, len(folds)), strict=True):
             train = subsample(all_windows.select("train", fold=fold), model.train.max_train_windows, seed)
             val = all_windows.select("val", fold=fold)
             trainer.seed_everything(seed)
             net = _build(model_name, model, shape, prototypes)
-            result = trainer.fit(net, _arrays(train), _arrays(val), model.train, seed)
+            result = trainer.fit(net, _arrays(train), _arrays(val), model.train, seed, progress=fold_progress)
             trainer.save_checkpoint(net, folder / f"checkpoint_fold{fold}")
             evaluated = all_windows.select(("val", "test"), fold=fold)
             y_hat = trainer.predict(net, evaluated.inputs().astype(np.float32))
