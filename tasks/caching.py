@@ -31,7 +31,7 @@ from tasks.remote import discard_record, localized, record_exists, register, rem
 from tasks.runtime import LOCKS, RESULTS, artifact_root, result_record
 from vta_core.artifacts import ArtifactRef, ArtifactStore
 from vta_core.config.sections import RuntimeConfig
-from vta_core.remote_artifacts import RemoteArtifacts
+from vta_core.remote_artifacts import RemoteArtifacts, RemoteStorageError
 from vta_core.stage_keys import Stage
 
 LOG = logging.getLogger(__name__)
@@ -188,8 +188,12 @@ class CachedStage:
         params = self.signature.bind(*args, **kwargs)
         params.apply_defaults()
         ref = artifact_for(self.stage, dict(params.arguments))
-        remote = remote_for(Path(params.arguments[LOCATION]))
-        complete = remote.fetch(ref, ArtifactStore(Path(params.arguments[LOCATION]))) if remote else ref.is_complete()
+        root = Path(params.arguments[LOCATION])
+        remote = remote_for(root)
+        try:
+            complete = remote.fetch(ref, ArtifactStore(root)) if remote else ref.is_complete()
+        except RemoteStorageError as exc:  # the fast path gives way to the Prefect run, which retries
+            raise NotCached(f"{self.stage.name}/{ref.key}: {exc}") from exc
         if not complete:
             raise NotCached(f"{self.stage.name}/{ref.key} is not in the artifact store")
         return ref

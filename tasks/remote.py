@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from prefect.context import FlowRunContext
-from prefect.filesystems import RemoteFileSystem
+from prefect.filesystems import LocalFileSystem, RemoteFileSystem, WritableFileSystem
 from prefect.settings import get_current_settings
 from pydantic import BaseModel
 
@@ -70,13 +70,14 @@ def localized(value: T, store: ArtifactStore, remote: RemoteArtifacts | None) ->
         fields = {name: getattr(value, name) for name in type(value).model_fields}
         changed = {name: new for name, old in fields.items() if (new := localized(old, store, remote)) is not old}
         return value.model_copy(update=changed) if changed else value
-    if isinstance(value, list):
-        return [localized(v, store, remote) for v in value]  # type: ignore[return-value]
-    if isinstance(value, tuple):
-        return tuple(localized(v, store, remote) for v in value)  # type: ignore[return-value]
+    if isinstance(value, (list, tuple)):
+        items = [localized(v, store, remote) for v in value]
+        same = all(new is old for new, old in zip(items, value, strict=True))
+        return value if same else type(value)(items)
     if isinstance(value, dict):
-        return {k: localized(v, store, remote) for k, v in value.items()}  # type: ignore[return-value]
-    return value
+        entries = {k: localized(v, store, remote) for k, v in value.items()}
+        return value if all(entries[k] is v for k, v in value.items()) else entries  # type: ignore[return-value]
+    return value  # config values, strings, numbers: never refs
 
 
 def localized_for(value: T, runtime: RuntimeConfig) -> T:
@@ -107,16 +108,23 @@ def discard_record(remote: RemoteArtifacts, cache_key: str) -> None:
         pass
 
 
-_BLOCKS: dict[tuple[str, str], RemoteFileSystem] = {}
+_BLOCKS: dict[tuple[str, str], WritableFileSystem] = {}
+FILE_URL = "file://"
 
 
-def results_block(url: str) -> RemoteFileSystem:
-    """A `RemoteFileSystem` block at `<url>/prefect-results`, saved on the API (Prefect accepts only saved blocks
-    as result storage, and a result's reader finds the block by its id). Saved once per process and server."""
+def results_block(url: str) -> WritableFileSystem:
+    """A file system block at `<url>/prefect-results`, saved on the API (Prefect accepts only saved blocks as
+    result storage, and a result's reader finds the block by its id): `RemoteFileSystem`, or `LocalFileSystem`
+    for a `file://` URL (a mounted share; Prefect refuses file:// in RemoteFileSystem). Saved once per process
+    and server."""
     api = str(get_current_settings().api.url or "")
     block = _BLOCKS.get((url, api))
     if block is None:
-        block = RemoteFileSystem(basepath=f"{url.rstrip('/')}/{RESULTS}")
+        basepath = f"{url.rstrip('/')}/{RESULTS}"
+        if basepath.startswith(FILE_URL):
+            block = LocalFileSystem(basepath=basepath[len(FILE_URL) :])
+        else:
+            block = RemoteFileSystem(basepath=basepath)
         block.save(f"vta-results-{hashlib.sha256(url.encode()).hexdigest()[:16]}", overwrite=True)
         _BLOCKS[(url, api)] = block
     return block

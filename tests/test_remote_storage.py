@@ -130,6 +130,7 @@ def test_refs_from_another_host_resolve_to_this_hosts_copies(tmp_path, storage):
     for ref in (received.one, *received.many, received.by_name["w"]):
         assert ref.path == root_b / ref.stage / ref.key and ref.is_complete()
     assert received.one.key == windows.key and received.missing is None
+    assert localized_for(b.data, b.runtime) is b.data  # no refs inside: the very same object, nothing copied
 
     # Without a storage URL nothing is rewritten (a shared filesystem: paths are the same everywhere).
     unset = host(tmp_path, "b", None)
@@ -142,7 +143,9 @@ def test_refs_from_another_host_resolve_to_this_hosts_copies(tmp_path, storage):
     [
         ("/shared/vta", "expected an fsspec URL"),
         ("nosuch://bucket/vta", "unknown fsspec protocol 'nosuch'"),
-        ("memory://", "names no bucket or folder"),
+        ("memory://", "names no bucket or host"),
+        ("memory:///vta", "names no bucket or host"),
+        ("file://relative/vta", "absolute folder"),
         ("s3:/bucket", "expected an fsspec URL"),
     ],
 )
@@ -167,6 +170,24 @@ def test_file_url_storage_round_trip(tmp_path, executed):
     data_stages(host(tmp_path, "b", storage))
     assert executed == Counter({"cleanse_stage": 1, "windows_stage": 1})
     assert (tmp_path / "bucket" / "artifacts" / "windows").is_dir()
+
+
+@pytest.mark.flow
+def test_data_flow_on_two_hosts_sharing_a_file_url(harness, tmp_path, executed):
+    """Through Prefect, with a `file://` storage (a mounted share): Prefect's results go to a saved
+    LocalFileSystem block there (RemoteFileSystem refuses file://), and host B's tasks are cache hits."""
+    from flows.data_flow import data_flow
+
+    storage = f"file://{tmp_path}/bucket"
+    first = data_flow(preset="smoke", config=host(tmp_path, "a", storage))
+    assert executed == Counter({"cleanse_stage": 1, "windows_stage": 1})
+    second = data_flow(preset="smoke", config=host(tmp_path, "b", storage))
+    assert executed == Counter({"cleanse_stage": 1, "windows_stage": 1})
+    assert second.windows.path.is_relative_to(tmp_path / "b") and second.prompts.is_complete()
+    assert second.prompts.key == first.prompts.key
+    records = {p.name for p in (tmp_path / "bucket" / "prefect-results").iterdir()}
+    assert {f"windows-{first.windows.key}", f"prompts-{first.prompts.key}"} <= records
+    assert not (tmp_path / "a" / "prefect-results").exists()
 
 
 def test_reasoner_checkpoint_written_on_one_host_loads_from_another(tmp_path):

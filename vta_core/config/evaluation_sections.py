@@ -81,9 +81,11 @@ def storage_url(value: str) -> str:
             "expected an fsspec URL protocol://path, e.g. s3://bucket/vta or file:///shared/vta "
             "(a local or shared folder is runtime.home)"
         )
-    protocol, path = match["protocol"], match["path"].strip("/")
-    if not path:
-        raise ValueError(f"{value!r} names no bucket or folder after {protocol}://")
+    protocol, path = match["protocol"], match["path"]
+    if protocol == "file" and not path.startswith("/"):
+        raise ValueError("a file URL names an absolute folder: file:///shared/vta")
+    if not path.strip("/") or (protocol != "file" and path.startswith("/")):
+        raise ValueError(f"{value!r} names no bucket or host right after {protocol}://")
     try:
         fsspec.get_filesystem_class(protocol)
     except ValueError as exc:
