@@ -9,6 +9,7 @@ from prefect import Flow, Task, get_run_logger
 from prefect.exceptions import MissingContextError
 
 from tasks.caching import cache_only
+from tasks.remote import use_remote_results
 from vta_core.config import VTAConfig, load_config
 
 LOG = logging.getLogger("vta.flows")
@@ -19,6 +20,8 @@ def resolve(preset: str, config_file: str | None, overrides: list[str] | None, c
     resolved = config if config is not None else load_config(preset, config_file, overrides or [])
     # Library logs reach the flow-run logs through PREFECT_LOGGING_EXTRA_LOGGERS; their level is ours.
     logging.getLogger("vta_core").setLevel(resolved.runtime.log_level)
+    if not cache_only():
+        use_remote_results(resolved.runtime)  # runtime.storage: this flow's result readable from any host
     return resolved
 
 

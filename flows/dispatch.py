@@ -55,8 +55,8 @@ def wait_all(runs: dict[str, UUID], poll_seconds: float = POLL_SECONDS) -> dict[
 def result_of(deployment: str, run: FlowRun) -> Any:
     if not run.state or not run.state.is_completed():
         raise DispatchError(f"deployment {deployment} ended in state {run.state.name if run.state else 'unknown'}")
-    # Stage flows persist their (small) results; result storage must be readable by both sides
-    # (PREFECT_LOCAL_STORAGE_PATH on shared storage, or a remote result storage block).
+    # Stage flows persist their (small) results; result storage must be readable by both sides: `runtime.storage`
+    # (a saved RemoteFileSystem block, see tasks/remote.py), or PREFECT_LOCAL_STORAGE_PATH on shared storage.
     return _plain(run.state.result())
 
 

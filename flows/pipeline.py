@@ -16,6 +16,7 @@ from flows.fusion_flow import fusion_flow
 from flows.reasoning_flow import ReasonerRefs, reasoning_flow
 from tasks.caching import CACHE_ONLY, NotCached
 from tasks.evaluation_tasks import publish_run_folder
+from tasks.remote import localized_for
 from vta_core.artifacts import ArtifactRef
 from vta_core.config import VTAConfig
 from vta_core.config.protocols import date_protocol_config
@@ -97,7 +98,8 @@ def _dispatched(cfg: VTAConfig) -> ModelRun:
             },
         )
     )
-    return ModelRun(data=data, predictions=predictions, reasoner=reasoner, errors=errors)
+    # The stage flows' refs name folders on the hosts that ran them: with runtime.storage, this host's copies.
+    return localized_for(ModelRun(data=data, predictions=predictions, reasoner=reasoner, errors=errors), cfg.runtime)
 
 
 def _backtest(cfg: VTAConfig, run: ModelRun, protocol: str, dispatch: bool) -> ArtifactRef:
@@ -112,7 +114,7 @@ def _backtest(cfg: VTAConfig, run: ModelRun, protocol: str, dispatch: bool) -> A
         "predictions": [r.model_dump(mode="json") for r in run.predictions],
         "protocol": protocol,
     }
-    return ArtifactRef.model_validate(dispatched("vta-backtest/vta-backtest", params))
+    return localized_for(ArtifactRef.model_validate(dispatched("vta-backtest/vta-backtest", params)), cfg.runtime)
 
 
 @flow(name="vta-pipeline", flow_run_name="vta-{preset}", persist_result=True)

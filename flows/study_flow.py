@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from flows.common import flow_logger, publish, resolve
 from flows.dispatch import DispatchError, result_of, start, wait_all
 from flows.pipeline import PipelineResult, cached_pipeline, vta_pipeline
+from tasks.remote import localized_for
 from tasks.study_tasks import publish_study
 from vta_core.artifacts import require
 from vta_core.config import ConfigError, VTAConfig, load_config
@@ -90,7 +91,9 @@ def _dispatched(variants: list[Variant], configs: dict[str, VTAConfig]) -> dict[
     for name, run in wait_all(runs).items():
         wall_s = (run.end_time - run.start_time).total_seconds() if run.end_time and run.start_time else math.nan
         try:
-            result = PipelineResult.model_validate(result_of(PIPELINE_DEPLOYMENT, run))
+            result = localized_for(
+                PipelineResult.model_validate(result_of(PIPELINE_DEPLOYMENT, run)), configs[name].runtime
+            )
         except DispatchError:
             results[name] = VariantResult(name, None, None, wall_s=wall_s, failure=run.state.name if run.state else "")
             continue

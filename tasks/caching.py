@@ -13,6 +13,7 @@ changed upstream key, everything downstream.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 from collections.abc import Callable
@@ -26,9 +27,11 @@ from prefect.locking.filesystem import FileSystemLockManager
 from prefect.transactions import IsolationLevel
 
 from tasks.faults import with_fault
-from tasks.runtime import LOCKS, RESULTS, result_record
+from tasks.remote import discard_record, localized, record_exists, register, remote_for, results_block
+from tasks.runtime import LOCKS, RESULTS, artifact_root, result_record
 from vta_core.artifacts import ArtifactRef, ArtifactStore
 from vta_core.config.sections import RuntimeConfig
+from vta_core.remote_artifacts import RemoteArtifacts, RemoteStorageError
 from vta_core.stage_keys import Stage
 
 LOG = logging.getLogger(__name__)
@@ -52,11 +55,20 @@ def stage_cache_key(stage: Stage) -> Callable[[Any, dict[str, Any]], str]:
         ref = artifact_for(stage, params)
         key = ref.key
         cache_key = f"{stage.name}-{key}"
-        record = result_record(Path(params[LOCATION]), cache_key)
-        if record.exists() and not ref.is_complete():
-            # The cached result points at a deleted or unfinished artifact folder: drop it so the task re-runs.
-            LOG.warning("artifact %s/%s is missing; discarding its cached result", stage.name, key)
-            record.unlink(missing_ok=True)
+        root = Path(params[LOCATION])
+        remote = remote_for(root)
+        if remote is None:
+            record = result_record(root, cache_key)
+            if record.exists() and not ref.is_complete():
+                # The cached result points at a deleted or unfinished artifact folder: drop it so the task re-runs.
+                LOG.warning("artifact %s/%s is missing; discarding its cached result", stage.name, key)
+                record.unlink(missing_ok=True)
+        elif not ref.is_complete() and record_exists(remote, cache_key) and not remote.fetch(ref, ArtifactStore(root)):
+            # A result whose artifact is neither here nor committed in the storage (deleted, or its upload died).
+            LOG.warning(
+                "artifact %s/%s is not here nor in %s; discarding its cached result", stage.name, key, remote.url
+            )
+            discard_record(remote, cache_key)
         return cache_key
 
     return cache_key
@@ -82,12 +94,44 @@ def _check_parameters(fn: Callable[..., Any], stage: Stage) -> None:
         )
 
 
+def with_remote(fn: Callable[..., ArtifactRef], stage: Stage) -> Callable[..., ArtifactRef]:
+    """`fn` mirrored to the storage URL of its store root, if that root has one (see `tasks.remote`): an output
+    folder already complete here or committed there is served (and uploaded if only here) without running
+    the stage; otherwise the inputs are resolved here (fetched when only committed there), the stage runs
+    and its folder is uploaded before the task returns, so a persisted result always has its artifact there."""
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def body(*args: Any, **kwargs: Any) -> ArtifactRef:
+        call = signature.bind(*args, **kwargs)
+        call.apply_defaults()
+        params = dict(call.arguments)
+        remote = remote_for(Path(params[LOCATION]))
+        if remote is None:
+            return fn(*args, **kwargs)
+        store = ArtifactStore(Path(params[LOCATION]))
+        ref = artifact_for(stage, params)
+        if remote.fetch(ref, store):
+            remote.upload(ref)  # no-op when a committed copy is there
+            LOG.info("%s/%s is in the artifact store: served, not recomputed", stage.name, ref.key)
+            return ref
+        inputs = {
+            name: value if name == LOCATION else localized(value, store, remote) for name, value in params.items()
+        }
+        out = fn(**inputs)
+        remote.upload(out)
+        return out
+
+    return body
+
+
 def stage_task(stage: Stage, **options: Any) -> Callable[[Callable[..., Any]], Task]:
     """Decorate a thin task wrapper of `stage`; `options` add to or override the shared task options."""
 
     def decorate(fn: Callable[..., Any]) -> Task:
         _check_parameters(fn, stage)
         fn = with_fault(fn, stage.name)  # VTAFAULT_ONCE: fail this body once (operations tests); no-op otherwise
+        fn = with_remote(fn, stage)  # runtime.storage: fetch inputs, serve a committed output, upload; else no-op
         setattr(fn, STAGE_ATTRIBUTE, stage)
         shared = {
             "name": stage.name,
@@ -144,17 +188,37 @@ class CachedStage:
         params = self.signature.bind(*args, **kwargs)
         params.apply_defaults()
         ref = artifact_for(self.stage, dict(params.arguments))
-        if not ref.is_complete():
+        root = Path(params.arguments[LOCATION])
+        remote = remote_for(root)
+        try:
+            complete = remote.fetch(ref, ArtifactStore(root)) if remote else ref.is_complete()
+        except RemoteStorageError as exc:  # the fast path gives way to the Prefect run, which retries
+            raise NotCached(f"{self.stage.name}/{ref.key}: {exc}") from exc
+        if not complete:
             raise NotCached(f"{self.stage.name}/{ref.key} is not in the artifact store")
         return ref
 
 
-def bound(stage_task_: Task, runtime: RuntimeConfig) -> Task | CachedStage:
+class LocalizedTask:
+    """A stage task whose result, a cache hit written on another machine included, is this machine's ref."""
+
+    def __init__(self, task_: Task, store: ArtifactStore, remote: RemoteArtifacts):
+        self.task, self.store, self.remote = task_, store, remote
+
+    def __call__(self, *args: Any, **kwargs: Any) -> ArtifactRef:
+        return localized(self.task(*args, **kwargs), self.store, self.remote)
+
+
+def bound(stage_task_: Task, runtime: RuntimeConfig) -> Task | CachedStage | LocalizedTask:
     """The stage task with its results and locks under the run home, beside the artifacts (in a cache-only
-    pass: the artifact lookup instead)."""
+    pass: the artifact lookup instead). With `runtime.storage`, the artifacts are mirrored there and the
+    results go there too (see `tasks.remote`)."""
+    remote = register(runtime)
     if cache_only():
         return CachedStage(stage_task_)
     home = runtime.home.resolve()
-    return stage_task_.with_options(
-        result_storage=home / RESULTS, cache_policy=stage_cache_policy(stage_of(stage_task_), home)
-    )
+    policy = stage_cache_policy(stage_of(stage_task_), home)
+    if remote is None:
+        return stage_task_.with_options(result_storage=home / RESULTS, cache_policy=policy)
+    mirrored = stage_task_.with_options(result_storage=results_block(remote.url), cache_policy=policy)
+    return LocalizedTask(mirrored, ArtifactStore(artifact_root(runtime)), remote)

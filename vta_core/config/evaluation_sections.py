@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from vta_core.config.base import PositiveInt, Section
 
@@ -54,3 +55,41 @@ class RuntimeConfig(Section):
         description="`vta run` in embedded mode first tries the pipeline with every stage served from the artifact "
         "store, without starting Prefect; any stage not cached falls back to the full Prefect run",
     )
+    storage: str | None = Field(
+        default=None,
+        description="fsspec URL (s3://bucket/vta, gs://bucket/vta, file:///shared/vta, memory://vta) that mirrors the "
+        "artifact store and Prefect's results, so workers on other machines share the cache without a shared "
+        "filesystem; unset: everything stays under `home`",
+    )
+
+    @field_validator("storage")
+    @classmethod
+    def _storage_url(cls, value: str | None) -> str | None:
+        return None if value is None else storage_url(value)
+
+
+_URL = re.compile(r"^(?P<protocol>[a-z][a-z0-9+.-]*)://(?P<path>.*)$")
+
+
+def storage_url(value: str) -> str:
+    """An fsspec URL whose protocol is known and whose backend is installed, without a trailing slash."""
+    import fsspec  # only when a storage URL is configured
+
+    match = _URL.match(value.strip())
+    if match is None:
+        raise ValueError(
+            "expected an fsspec URL protocol://path, e.g. s3://bucket/vta or file:///shared/vta "
+            "(a local or shared folder is runtime.home)"
+        )
+    protocol, path = match["protocol"], match["path"]
+    if protocol == "file" and not path.startswith("/"):
+        raise ValueError("a file URL names an absolute folder: file:///shared/vta")
+    if not path.strip("/") or (protocol != "file" and path.startswith("/")):
+        raise ValueError(f"{value!r} names no bucket or host right after {protocol}://")
+    try:
+        fsspec.get_filesystem_class(protocol)
+    except ValueError as exc:
+        raise ValueError(f"unknown fsspec protocol {protocol!r}") from exc
+    except ImportError as exc:
+        raise ValueError(f"protocol {protocol!r} needs a package that is not installed ({exc})") from exc
+    return f"{protocol}://{match['path'].rstrip('/')}"

@@ -3,13 +3,16 @@
 A reasoner checkpoint is described by a small `model.json` in a stage's artifact folder:
 `{"base": <HF id or folder>, "adapter": <folder or null>}`. Stage 0 writes a full model (adapter
 null); stages 1-3 write only the LoRA adapter over the same base. Nothing is pickled: weights go
-through save_pretrained (safetensors).
+through save_pretrained (safetensors). A folder inside the artifact store is written relative to the
+checkpoint's own folder (`./model`, `./../../reasoner_stage0/<key>/model`), so a copy of the store on
+another machine (`runtime.storage`) reads its own files; absolute paths of older checkpoints still load.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,8 +39,10 @@ class Checkpoint:
     base: str  # HF id or absolute folder of the full model
     adapter: str | None  # absolute folder of a LoRA adapter, or None
 
-    def write(self, folder: Path) -> None:
-        write_json(folder / MODEL_JSON, {"base": self.base, "adapter": self.adapter})
+    def write(self, folder: Path, final: Path) -> None:
+        """Write model.json into `folder` (a scratch folder) that will become the artifact folder `final`."""
+        adapter = None if self.adapter is None else _portable(self.adapter, final)
+        write_json(folder / MODEL_JSON, {"base": _portable(self.base, final), "adapter": adapter})
 
     @classmethod
     def read(cls, folder: Path) -> Checkpoint:
@@ -45,7 +50,26 @@ class Checkpoint:
             payload = json.loads((folder / MODEL_JSON).read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise ReasonerLoadError(f"no readable {MODEL_JSON} in {folder}") from exc
-        return cls(base=payload["base"], adapter=payload.get("adapter"))
+        adapter = payload.get("adapter")
+        return cls(
+            base=_resolved(payload["base"], folder), adapter=None if adapter is None else _resolved(adapter, folder)
+        )
+
+
+RELATIVE = "./"  # marks a path relative to the checkpoint's folder (a Hugging Face id never starts with it)
+
+
+def _portable(value: str, final: Path) -> str:
+    """A folder inside the artifact store (the parent of `final`'s stage folder) relative to `final`."""
+    store = final.parent.parent
+    path = Path(value)
+    if not path.is_absolute() or not path.is_relative_to(store):
+        return value  # a Hugging Face id, or a model folder outside the store
+    return RELATIVE + os.path.relpath(path, final)
+
+
+def _resolved(value: str, folder: Path) -> str:
+    return str((folder / value).resolve()) if value.startswith(RELATIVE) else value
 
 
 def torch_device(choice: str) -> torch.device:

@@ -50,7 +50,7 @@ def grpo_stage(
     )
     with out.writing() as folder:
         model.save_pretrained(folder / "adapter")
-        Checkpoint(base=start.base, adapter=str(final / "adapter")).write(folder)
+        Checkpoint(base=start.base, adapter=str(final / "adapter")).write(folder, final)
         finish_training(log, folder, started, {"stage": name, "records": len(records)})
     shutil.rmtree(work, ignore_errors=True)
     return out.ref

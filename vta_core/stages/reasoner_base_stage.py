@@ -30,7 +30,7 @@ def base_stage(
             tiny_model.build_tiny_model(
                 corpus.tokenizer_corpus(records), reasoner.tiny, folder / "model", reasoner.seed
             )
-            Checkpoint(base=str(final / "model"), adapter=None).write(folder)
+            Checkpoint(base=str(final / "model"), adapter=None).write(folder, final)
         else:
-            Checkpoint(base=reasoner.model, adapter=None).write(folder)
+            Checkpoint(base=reasoner.model, adapter=None).write(folder, final)
     return out.ref

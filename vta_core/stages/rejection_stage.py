@@ -86,7 +86,7 @@ def rejection_stage(
         )
     with out.writing() as folder:
         model.save_pretrained(str(folder / "adapter"))
-        Checkpoint(base=start.base, adapter=str(final / "adapter")).write(folder)
+        Checkpoint(base=start.base, adapter=str(final / "adapter")).write(folder, final)
         write_parquet(folder / "selection.parquet", frame.assign(kept=frame.index.isin(chosen)))
         finish_training(
             log,

@@ -57,7 +57,7 @@ def warm_start_stage(
     with out.writing() as folder:
         model.save_pretrained(folder / "model")
         tokenizer.save_pretrained(folder / "model")
-        Checkpoint(base=str(final / "model"), adapter=None).write(folder)
+        Checkpoint(base=str(final / "model"), adapter=None).write(folder, final)
         finish_training(log, folder, started, {"records": len(records)})
     shutil.rmtree(work, ignore_errors=True)
     return out.ref
