@@ -3,31 +3,36 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Annotated, Literal
 
+import fsspec
 from pydantic import Field, model_validator
 
 from vta_core.config.base import Fraction, PositiveInt, Section
 
 
 class SourceConfig(Section):
-    """Where prices come from: the bundled StockNet set or a user CSV/Parquet file."""
+    """Where prices come from: the bundled StockNet set, or `path`: a CSV/Parquet file, a folder of such files (a
+    desk appends a file per day or week), or an fsspec URL of either (s3://bucket/prices/, gs://..., memory://...)."""
 
     kind: Literal["stocknet", "file"] = "stocknet"
-    path: Path | None = None
+    path: str | None = Field(default=None, description="file, folder or fsspec URL (kind 'file')")
     tickers: tuple[str, ...] | None = Field(
         default=None, description="Subset of tickers to use; None means every ticker in the source."
     )
 
     @model_validator(mode="after")
     def _path_matches_kind(self) -> SourceConfig:
-        if self.kind == "file" and self.path is None:
+        if self.kind == "file" and not self.path:
             raise ValueError("data.source.path is required when data.source.kind is 'file'")
         if self.kind == "stocknet" and self.path is not None:
             raise ValueError("data.source.path must be empty when data.source.kind is 'stocknet'")
         if self.tickers is not None and len(self.tickers) == 0:
             raise ValueError("data.source.tickers must name at least one ticker (or be null for all)")
+        if self.path and "://" in self.path and not self.path.startswith("file://"):
+            protocol = self.path.split("://", 1)[0]
+            if protocol not in fsspec.available_protocols():
+                raise ValueError(f"data.source.path: unknown fsspec protocol {protocol!r}")
         return self
 
 

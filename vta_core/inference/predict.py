@@ -27,11 +27,11 @@ from vta_core.config.sections import VTAConfig
 from vta_core.data.calendars import market_of, sessions
 from vta_core.data.cleansing import cleanse
 from vta_core.data.schema import VALUE_COLUMNS
+from vta_core.data.sources import read_source
 from vta_core.data.windows import TARGET_COLUMN, WindowSet
 from vta_core.fusion import conditioning, guidance, training
 from vta_core.identities import LABELS, ModelId, StageName
 from vta_core.inference.latest import latest_windows
-from vta_core.inference.sources import read_source
 from vta_core.models import trainer
 from vta_core.prompts.parser import parse_answer
 from vta_core.prompts.records import STAT_COLUMNS, PromptParts, chat_records

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
 from vta_core.artifacts import ArtifactRef, write_json, write_parquet
 from vta_core.config.data_sections import CalendarConfig, SourceConfig
-from vta_core.data import cleansing, reading
+from vta_core.data import cleansing, reading, sources
 from vta_core.data.schema import TICKER
 from vta_core.identities import StageName
 from vta_core.stage_keys import StageOutput, stage
@@ -16,25 +15,21 @@ from vta_core.stage_keys import StageOutput, stage
 LOG = logging.getLogger(__name__)
 
 
-def source_path(source: SourceConfig) -> Path:
+def source_location(source: SourceConfig) -> str:
+    """The bundled StockNet file, or the configured file, folder or fsspec URL (local paths made absolute)."""
     if source.kind == "stocknet":
-        return reading.stocknet_path()
+        return str(reading.stocknet_path())
     if source.path is None:  # SourceConfig's validator already rejects this
         raise ValueError("data.source.path is required when data.source.kind is 'file'")
-    return Path(source.path).expanduser().resolve()
+    if "://" in source.path:
+        return source.path
+    return str(Path(source.path).expanduser().resolve())
 
 
 def source_fingerprint(source: SourceConfig) -> str:
-    """Content hash of the input file, so edited data invalidates the cache even at the same path."""
-    path = source_path(source)
-    digest = hashlib.sha256()
-    try:
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    except FileNotFoundError:
-        return "missing:" + str(path)  # reading reports the missing file with a clear error
-    return digest.hexdigest()
+    """Content hash of every input file (names and bytes), so edited data or a new day's file invalidates the
+    cache even at the same path."""
+    return sources.source_digest(source_location(source))
 
 
 @stage(StageName.CLEANSE)
@@ -42,7 +37,7 @@ def cleanse_stage(
     source: SourceConfig, calendar: CalendarConfig, input_fingerprint: str, out: StageOutput
 ) -> ArtifactRef:
     """`input_fingerprint` (the file's content hash) is an argument so that it is part of the key."""
-    raw = reading.read_prices(source_path(source), source.tickers)
+    raw = sources.read_source(source_location(source), source.tickers)
     result = cleansing.cleanse(raw, calendar)
     with out.writing() as folder:
         write_parquet(folder / "prices.parquet", result.prices)
