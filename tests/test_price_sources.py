@@ -33,7 +33,8 @@ def files(stocknet_raw, tmp_path):
 
 def _clean(frame: pd.DataFrame) -> pd.DataFrame:
     prices = cleansing.cleanse(frame, CalendarConfig()).prices
-    return prices.drop(columns=["_file", "_row"], errors="ignore").sort_values(["ticker", "date"]).reset_index(drop=True)
+    prices = prices.drop(columns=["_file", "_row"], errors="ignore")
+    return prices.sort_values(["ticker", "date"]).reset_index(drop=True)
 
 
 def test_a_folder_reads_like_one_file_and_names_each_file(files):

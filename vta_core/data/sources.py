@@ -95,9 +95,9 @@ def source_digest(source: str) -> str:
         fs, files = _remote_files(source)
     except DataValidationError:
         return f"missing:{source}"
-    for file in files:
-        digest.update(str(file).encode() + b"\0")
-        with fs.open(file, "rb") as handle:
+    for remote in files:
+        digest.update(remote.encode() + b"\0")
+        with fs.open(remote, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
