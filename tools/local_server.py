@@ -253,9 +253,13 @@ class LocalServer:
 
     def run_deployment(self, name: str, parameters: Mapping[str, Any] | None = None) -> str:
         """Start a flow run of a deployment ("flow/deployment"; parameters merge with its defaults); its id."""
-        response = self.http.post(
-            f"/deployments/{self.deployment(name)['id']}/create_flow_run", json={"parameters": dict(parameters or {})}
-        )
+        url = f"/deployments/{self.deployment(name)['id']}/create_flow_run"
+        for attempt in range(5):
+            response = self.http.post(url, json={"parameters": dict(parameters or {})})
+            # A busy SQLite-backed server answers 503 for a moment (seen once after a previous test's runs).
+            if response.status_code != 503:
+                break
+            time.sleep(2.0 * (attempt + 1))
         response.raise_for_status()
         return str(response.json()["id"])
 
