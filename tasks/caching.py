@@ -147,13 +147,20 @@ def stage_task(stage: Stage, **options: Any) -> Callable[[Callable[..., Any]], T
 
 # Errors worth a retry: I/O that may succeed a moment later. Never bad input (ValueError and its kin).
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError, ConnectionError)
+# OSErrors that the same call meets again a moment later: a missing file, a missing permission, a path that is
+# a folder (or not one). Retrying them only delays the clear error.
+PERMANENT_OS_ERRORS: tuple[type[BaseException], ...] = (
+    FileNotFoundError,
+    PermissionError,
+    IsADirectoryError,
+    NotADirectoryError,
+)
 
 
 def transient_only(_task: Task, _task_run: Any, state: Any) -> bool:
     """`retry_condition_fn` for stage tasks: retry a transient error, fail bad input at once."""
     error = state.result(raise_on_failure=False)
-    # A missing input file will still be missing a moment later.
-    return isinstance(error, TRANSIENT_ERRORS) and not isinstance(error, FileNotFoundError)
+    return isinstance(error, TRANSIENT_ERRORS) and not isinstance(error, PERMANENT_OS_ERRORS)
 
 
 def stage_of(stage_task_: Task) -> Stage:

@@ -25,6 +25,8 @@ BAD_INPUT = [
     KeyError("ticker"),
     MissingArtifactError("artifact windows/abc is missing"),  # a FileNotFoundError: still missing next time
     FileNotFoundError("prices.csv"),
+    PermissionError("prices.csv: permission denied"),
+    IsADirectoryError("prices.csv is a folder"),
     InjectedFault("injected"),
 ]
 TRANSIENT = [OSError("stale NFS handle"), TimeoutError("read timed out"), ConnectionResetError("reset by peer")]

@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +128,14 @@ def terminate(processes: list[subprocess.Popen], grace: float = 20.0) -> None:
 class LocalServer:
     """One local Prefect server and its workers, all under `workdir`; see the module docstring."""
 
-    def __init__(self, workdir: Path, port: int | None = None, scheduler: bool = False, worker_query_seconds: int = 3):
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        scheduler: bool = False,
+        worker_query_seconds: int = 3,
+        scheduler_loop_seconds: float = 60,
+    ):
         self.workdir = Path(workdir).resolve()
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -144,6 +152,8 @@ class LocalServer:
             "PREFECT_API_URL": self.api_url,
             "PREFECT_LOCAL_STORAGE_PATH": str(self.storage),  # flow results: the parent reads its children's here
             "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "true" if scheduler else "false",
+            # How often the scheduler turns schedules into runs (Prefect's default: 60 s; tests use a few seconds).
+            "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": str(scheduler_loop_seconds),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
             "DO_NOT_TRACK": "1",
@@ -241,9 +251,11 @@ class LocalServer:
 
     # ------------------------------------------------------------------ deployments and runs
 
-    def deploy(self, timeout: float = 600) -> str:
-        """`prefect --no-prompt deploy --all --prefect-file deployments/prefect.yaml` from the repository root."""
-        return self.prefect("--no-prompt", "deploy", "--all", "--prefect-file", PREFECT_FILE, timeout=timeout)
+    def deploy(self, *names: str, timeout: float = 600) -> str:
+        """`prefect --no-prompt deploy --all --prefect-file deployments/prefect.yaml` from the repository root;
+        only the named deployments (`--name vta-data ...`) when names are given."""
+        which = [arg for name in names for arg in ("--name", name)] or ["--all"]
+        return self.prefect("--no-prompt", "deploy", *which, "--prefect-file", PREFECT_FILE, timeout=timeout)
 
     def deployment(self, name: str) -> dict[str, Any]:
         flow, deployment = name.split("/")
@@ -262,6 +274,27 @@ class LocalServer:
             time.sleep(2.0 * (attempt + 1))
         response.raise_for_status()
         return str(response.json()["id"])
+
+    def add_interval_schedule(
+        self, name: str, seconds: float, anchor: datetime, parameters: Mapping[str, Any] | None = None
+    ) -> str:
+        """What the UI's "+ Schedule" does: an active interval schedule on a deployment ("flow/deployment"), first
+        run at `anchor` (timezone-aware), with its own parameter overrides; its id."""
+        body = [
+            {
+                "schedule": {"interval": seconds, "anchor_date": anchor.isoformat(), "timezone": "UTC"},
+                "active": True,
+                "parameters": dict(parameters or {}),
+            }
+        ]
+        response = self.http.post(f"/deployments/{self.deployment(name)['id']}/schedules", json=body)
+        response.raise_for_status()
+        return str(response.json()[0]["id"])
+
+    def delete_schedule(self, name: str, schedule_id: str) -> None:
+        """Remove a deployment's schedule; the server also deletes the runs it had scheduled and not yet started."""
+        response = self.http.delete(f"/deployments/{self.deployment(name)['id']}/schedules/{schedule_id}")
+        response.raise_for_status()
 
     def flow_run(self, flow_run_id: str) -> dict[str, Any]:
         response = self.http.get(f"/flow_runs/{flow_run_id}")
@@ -318,10 +351,11 @@ def local_server(
     port: int | None = None,
     health_timeout: float = 180,
     scheduler: bool = False,
+    scheduler_loop_seconds: float = 60,
 ) -> Iterator[LocalServer]:
     """Server, pools and one worker per pool (worker_env added to each worker's environment); everything
     stopped on exit, also when starting fails half-way."""
-    server = LocalServer(workdir, port=port, scheduler=scheduler)
+    server = LocalServer(workdir, port=port, scheduler=scheduler, scheduler_loop_seconds=scheduler_loop_seconds)
     try:
         server.start_server(timeout=health_timeout)
         server.create_pools(pools)
