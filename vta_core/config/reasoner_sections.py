@@ -8,6 +8,11 @@ from pydantic import Field, model_validator
 
 from vta_core.config.base import PositiveInt, Section
 
+DecodeEngine = Literal["fast", "hf"]
+ENGINE_HELP = (
+    "'fast': exact-length prefill groups, spliced KV cache, finished rows dropped (vta_core.reasoner.fast_decode; "
+    "greedy tokens equal generate's); 'hf': transformers' generate"
+)
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -124,6 +129,7 @@ class RejectionConfig(Section):
     temperature: Annotated[float, Field(ge=0)] = Field(default=1.0, description="sampling temperature; 0 = greedy")
     batch_size: PositiveInt = 32
     max_new_tokens: PositiveInt = 512
+    engine: DecodeEngine = Field(default="fast", description=ENGINE_HELP)
     sft: SFTStageConfig = SFTStageConfig(learning_rate=2e-4, epochs=2.0, full_finetune=False)
 
 
@@ -132,6 +138,7 @@ class GenerationConfig(Section):
 
     batch_size: PositiveInt = 32
     max_new_tokens: PositiveInt = 512
+    engine: DecodeEngine = Field(default="fast", description=ENGINE_HELP)
     temperature: Annotated[float, Field(ge=0)] = Field(default=0.0, description="0 = greedy")
     retry_temperature: Annotated[float, Field(gt=0)] = 0.7
     retries: Annotated[int, Field(ge=0)] = 1

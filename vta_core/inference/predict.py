@@ -116,8 +116,7 @@ def _reasoner(
     shown = ws.inputs()[:, :, VALUE_COLUMNS.index(cfg.annotation.price_column)]
     records = list(chat_records(shown, np.zeros((len(ws), ws.horizon)), annotations, parts, INDICATORS))
     checkpoint = loading.Checkpoint.read(require(ArtifactRef.model_validate(refs[ModelId.REASONER_STAGE3])).path)
-    net, tokenizer = loading.load_checkpoint(checkpoint, cfg.reasoner, trainable=False)
-    net.to(loading.torch_device(cfg.reasoner.device))  # type: ignore[arg-type]  # functools.wraps stub: self unbound
+    net, tokenizer = loading.load_for_decoding(checkpoint, cfg.reasoner)
     g = cfg.reasoner.generation
     decoded = generation.generate(
         net,
@@ -130,6 +129,7 @@ def _reasoner(
         g.retry_temperature,
         g.retries,
         cfg.reasoner.seed,
+        engine=g.engine,
     )
     valid = np.array([d.parsed.valid for d in decoded], dtype=bool)
     forecasts = np.array([d.parsed.forecast if d.parsed.valid else [np.nan] * ws.horizon for d in decoded], dtype=float)

@@ -2,7 +2,9 @@
 
 Windows whose output never parses are marked invalid; the fusion stage falls back to the
 backbone's unconditional forecast for them. Prompts are decoded longest-first in batches of
-similar length, so left padding wastes little compute.
+similar length. Two engines give the same greedy tokens: "fast" (vta_core.reasoner.fast_decode,
+the default) and "hf" (transformers' `generate`, kept as the reference and for models whose
+forward the fast path does not support).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -18,8 +21,10 @@ import torch
 
 from vta_core.artifacts import ArtifactRef, require
 from vta_core.prompts.parser import ParsedAnswer, parse_answer
+from vta_core.reasoner.fast_decode import Sampling, fast_decode_texts
 
 LOG = logging.getLogger(__name__)
+Engine = Literal["fast", "hf"]
 NARRATIVE_COLUMNS = ["ticker", "split", "window_end_date", "narrative", "valid", "error", "attempts"]
 
 
@@ -28,6 +33,12 @@ class Decoded:
     text: str
     parsed: ParsedAnswer
     attempts: int
+
+
+def _repetition_penalty(model) -> float:
+    """The model's own generation-config penalty (Qwen2.5: 1.05), which `generate` would apply too."""
+    config = getattr(model, "generation_config", None)
+    return float(getattr(config, "repetition_penalty", None) or 1.0)
 
 
 def _decode_batch(model, tokenizer, prompts: Sequence[str], max_new_tokens: int, temperature: float) -> list[str]:
@@ -56,8 +67,13 @@ def decode_texts(
     max_new_tokens: int,
     temperature: float,
     on_batch: Callable[[int], None] | None = None,
+    engine: Engine = "fast",
+    seed: int = 0,
 ) -> list[str]:
     """One completion per prompt, in the prompts' order; `on_batch(n)` after each batch of n prompts."""
+    if engine == "fast":
+        sampling = Sampling(temperature, _repetition_penalty(model))
+        return fast_decode_texts(model, tokenizer, prompts, batch_size, max_new_tokens, sampling, seed, on_batch)
     order = np.argsort([-len(p) for p in prompts], kind="stable")
     texts: list[str] = [""] * len(prompts)
     for start in range(0, len(order), batch_size):
@@ -86,6 +102,7 @@ def generate(
     retries: int,
     seed: int = 0,
     on_batch: Callable[[int], None] | None = None,
+    engine: Engine = "fast",
 ) -> list[Decoded]:
     """Decode every record; unparsable outputs are retried (sampling at `retry_temperature`) `retries` times.
     `on_batch(n)` hears of each first-pass batch of n records (the retries are not counted)."""
@@ -93,14 +110,21 @@ def generate(
     model.eval()
     prompts = chat_prompts(tokenizer, records)
     started = time.perf_counter()
-    texts = decode_texts(model, tokenizer, prompts, batch_size, max_new_tokens, temperature, on_batch)
+    texts = decode_texts(model, tokenizer, prompts, batch_size, max_new_tokens, temperature, on_batch, engine, seed)
     results = [Decoded(t, parse_answer(t, horizon), 1) for t in texts]
     for attempt in range(2, retries + 2):
         failed = [i for i, r in enumerate(results) if not r.parsed.valid]
         if not failed:
             break
         again = decode_texts(
-            model, tokenizer, [prompts[i] for i in failed], batch_size, max_new_tokens, retry_temperature
+            model,
+            tokenizer,
+            [prompts[i] for i in failed],
+            batch_size,
+            max_new_tokens,
+            retry_temperature,
+            engine=engine,
+            seed=seed + attempt,
         )
         for i, text in zip(failed, again, strict=False):
             results[i] = Decoded(text, parse_answer(text, horizon), attempt)

@@ -99,8 +99,7 @@ def generation_stage(
     ws_all = load_windows(windows)
     table = pd.read_parquet(require(annotations).file("annotations.parquet"))
     digits = int(pd.read_json(require(prompts).file("prompt_report.json"), typ="series").get("significant_digits", 4))
-    net, tokenizer = loading.load_checkpoint(Checkpoint.read(require(model).path), reasoner, trainable=False)
-    net.to(loading.torch_device(reasoner.device))  # type: ignore[arg-type]  # functools.wraps stub: self unbound
+    net, tokenizer = loading.load_for_decoding(Checkpoint.read(require(model).path), reasoner)
     splits = (("train",) if train_windows != 0 else ()) + EVALUATED
     frames, narratives, quality = [], [], []
     report: dict[str, dict[str, Any]] = {}
@@ -122,6 +121,7 @@ def generation_stage(
             decoding.retries,
             reasoner.seed,
             on_batch=steps.advance,
+            engine=decoding.engine,
         )
         valid = np.array([d.parsed.valid for d in decoded], dtype=bool)
         if valid.any():

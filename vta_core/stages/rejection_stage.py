@@ -45,8 +45,10 @@ def rejection_stage(
     horizon = len(records[0]["target"]) if records else 0
     steps = Steps(decoding_progress, len(records))
     steps.start()
+    # Sample from a merged copy (faster to decode); the SFT below continues the unmerged adapter.
+    sampler, _ = loading.load_for_decoding(start, reasoner)
     decoded = generation.generate(
-        model,
+        sampler,
         tokenizer,
         records,
         horizon,
@@ -57,7 +59,9 @@ def rejection_stage(
         0,
         reasoner.seed,
         on_batch=steps.advance,
+        engine=rejection_config.engine,
     )
+    del sampler
     steps.finish()
     mses = [rewards.forecast_mse(d.text, r["target"]) for d, r in zip(decoded, records, strict=False)]
     frame = pd.DataFrame(

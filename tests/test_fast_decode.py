@@ -1,0 +1,121 @@
+"""The fast decoding path against transformers' `generate`: the same tokens greedily, with EOS, padding
+groups of equal and unequal prompt lengths, a repetition penalty, and seeded sampling."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vta_core.config.reasoner_sections import ReasonerConfig, TinyModelConfig
+from vta_core.reasoner import decode_step, fast_decode, generation, loading, tiny_model
+from vta_core.reasoner.fast_decode import Sampling
+
+WORDS = "the price rises above the moving average while RSI stays below seventy and momentum fades".split()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    torch.set_num_threads(1)
+    cfg = TinyModelConfig(
+        vocab_size=320, hidden_size=16, layers=2, heads=4, kv_heads=2, intermediate_size=32, max_positions=256
+    )
+    texts = [" ".join(WORDS[i:] + WORDS[:i]) + " 0.123 -4.56" for i in range(len(WORDS))]
+    path = tiny_model.build_tiny_model(texts, cfg, tmp_path_factory.mktemp("fast") / "model", seed=3)
+    model, tokenizer = loading.load_checkpoint(
+        loading.Checkpoint(str(path), None), ReasonerConfig(device="cpu", tiny=cfg), trainable=False
+    )
+    with torch.no_grad():  # a random model at init scale repeats one token; larger weights vary the outputs
+        for p in model.parameters():
+            p.mul_(8.0)
+    model.eval()
+    return model, tokenizer
+
+
+def _prompts(n: int) -> list[str]:
+    # lengths vary, and several prompts share a length (exercises equal-length prefill groups)
+    return [" ".join(WORDS[: 3 + (i * 7) % 11]) + f" {i % 10}.{i % 7}" for i in range(n)]
+
+
+def _hf_tokens(model, tokenizer, prompts, max_new, eos, **sampling) -> list[list[int]]:
+    enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    with torch.inference_mode():
+        out = model.generate(
+            **enc, max_new_tokens=max_new, pad_token_id=tokenizer.pad_token_id, eos_token_id=eos, **sampling
+        )
+    rows = []
+    for row in out[:, enc["input_ids"].shape[1] :].tolist():
+        kept = []
+        for t in row:
+            kept.append(t)
+            if t == eos:
+                break
+        rows.append(kept)
+    return rows
+
+
+def _frequent_mid_token(rows: list[list[int]]) -> int:
+    """A token that ends some rows early and others late: a stand-in EOS that exercises row dropping."""
+    counts: dict[int, int] = {}
+    for row in rows:
+        for t in set(row[2:-2]):
+            counts[t] = counts.get(t, 0) + 1
+    return max(counts, key=lambda t: (0 < counts[t] < len(rows), counts[t]))
+
+
+@pytest.mark.parametrize("preallocated", [True, False], ids=["kv-decoder", "model-forward"])
+def test_greedy_tokens_equal_generate_with_early_eos(tiny, preallocated):
+    model, tokenizer = tiny
+    assert decode_step.supports(model)
+    prompts = _prompts(24)
+    free = _hf_tokens(model, tokenizer, prompts, 20, eos=-1, do_sample=False)
+    eos = _frequent_mid_token(free)
+    expected = _hf_tokens(model, tokenizer, prompts, 20, eos=eos, do_sample=False)
+    ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
+    with torch.inference_mode():
+        got = fast_decode.decode_batch(model, ids, 20, eos, Sampling(), preallocated=preallocated)
+    assert got == expected
+    lengths = {len(r) for r in got}
+    assert len(lengths) > 2 and min(lengths) < 20  # rows really finished at different steps
+
+
+def test_repetition_penalty_matches_generate(tiny):
+    model, tokenizer = tiny
+    prompts = _prompts(12)
+    expected = _hf_tokens(model, tokenizer, prompts, 16, eos=-1, do_sample=False, repetition_penalty=1.3)
+    plain = _hf_tokens(model, tokenizer, prompts, 16, eos=-1, do_sample=False)
+    ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
+    with torch.inference_mode():
+        got = fast_decode.decode_batch(model, ids, 16, -1, Sampling(repetition_penalty=1.3))
+    assert got == expected and got != plain  # the penalty changes the output, and exactly as transformers does
+
+
+def test_texts_keep_prompt_order_across_batches_and_match_the_hf_engine(tiny):
+    model, tokenizer = tiny
+    prompts = _prompts(13)
+    calls: list[int] = []
+    fast = fast_decode.fast_decode_texts(model, tokenizer, prompts, 4, 12, Sampling(), on_batch=calls.append)
+    slow = generation.decode_texts(model, tokenizer, prompts, 4, 12, 0.0, engine="hf")
+    assert fast == slow and calls == [4, 4, 4, 1]
+
+
+def test_sampling_is_seeded_and_differs_from_greedy(tiny):
+    model, tokenizer = tiny
+    prompts = _prompts(8)
+    runs = [fast_decode.fast_decode_texts(model, tokenizer, prompts, 8, 12, Sampling(1.0), seed=s) for s in (5, 5, 6)]
+    greedy = fast_decode.fast_decode_texts(model, tokenizer, prompts, 8, 12, Sampling())
+    assert runs[0] == runs[1] and runs[0] != runs[2] and runs[0] != greedy
+
+
+def test_sampling_draws_from_softmax_of_scaled_logits():
+    logits = torch.tensor([[2.0, 0.0, -1.0]]).repeat(20000, 1)
+    gen = torch.Generator().manual_seed(0)
+    drawn = fast_decode._next_tokens(logits, None, Sampling(temperature=2.0), gen)
+    freq = torch.bincount(drawn, minlength=3).float() / len(drawn)
+    expected = torch.softmax(torch.tensor([2.0, 0.0, -1.0]) / 2.0, dim=0)
+    assert torch.allclose(freq, expected, atol=0.015)
+
+
+@pytest.mark.parametrize("bad", [{"temperature": -0.1}, {"repetition_penalty": 0.0}])
+def test_bad_sampling_is_refused(bad):
+    with pytest.raises(ValueError, match="temperature"):
+        Sampling(**bad)
