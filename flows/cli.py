@@ -169,7 +169,10 @@ def predict(
         how = f"guided fusion, s = {row.guidance_scale:g}" if row.fused else f"backbone y_phi ({row.fallback_reason})"
         if row.scaler != "run":
             how += "; not a ticker of the run: scaled on its own history"
-        typer.echo(f"  forecast: {how}; narrative by {row.narrator}:")
+        typer.echo(f"  forecast: {how}")
+        typer.echo(f"  fusion: {row.fusion_note}")
+        left = f"; {row.narrative_unmapped} number(s) of unknown role left standardised, marked (std)"
+        typer.echo(f"  narrative by {row.narrator}, numbers in prices{left if row.narrative_unmapped else ''}:")
         typer.echo("  " + row.narrative.replace("\n", "\n  "))
     if output is not None:
         typer.echo(f"\ntable written to {output}")

@@ -33,7 +33,9 @@ def publish_error_table(errors: ArtifactRef) -> str:
     if quality.is_file():
         table = pd.read_parquet(quality)
         rows = table.round(6).astype(object).where(table.notna(), None).to_dict("records")
-        create_table_artifact(key="vta-reasoning-quality", table=rows, description="format, grounding, consistency")
+        create_table_artifact(
+            key="vta-reasoning-quality", table=rows, description="format, grounding, consistency, conclusion agreement"
+        )
     return markdown
 
 

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from vta_core.analyst.rule_based import damped_trend, narrative
-from vta_core.evaluation.reasoning_quality import score_narrative
+from vta_core.analyst.rule_based import damped_trend, forecast_direction, narrative
+from vta_core.evaluation.reasoning_quality import (
+    QUALITY_COLUMNS,
+    SUMMARY_COLUMNS,
+    conclusion_agrees,
+    conclusion_direction,
+    quality_summary,
+    score_narrative,
+)
+from vta_core.evaluation.report import quality_markdown
 from vta_core.prompts.parser import parse_answer
+from vta_core.prompts.text import INDICATOR_LABELS
+
+GOLDEN = Path(__file__).parent / "golden"
 
 STATS = {"min": -1.0, "min_day": 1, "max": 0.9, "max_day": 10, "mean": 0.0, "median": 0.05, "median_day": 6}
 UP = {
@@ -87,3 +101,118 @@ def test_grounding_counts_invented_numbers():
     assert (scores.numbers_quoted, scores.numbers_grounded) == (4, 3)
     assert scores.grounding == 0.75
     assert not score_narrative("no tags at all", PROMPT, UP, 0.9, 1).valid
+
+
+def test_grounding_checks_a_number_that_ends_a_sentence():
+    prompt = PROMPT + "\nlast 0.5123"
+    grounded = "<think>The SMA is 0.5. The price ends reaching 0.5123.</think><answer>[1]</answer>"
+    invented = "<think>The SMA is 0.5. The price ends reaching 9.876.</think><answer>[1]</answer>"
+    scores = score_narrative(grounded, prompt, UP, 0.9, 1)
+    assert (scores.numbers_quoted, scores.numbers_grounded) == (2, 2)
+    scores = score_narrative(invented, prompt, UP, 0.9, 1)
+    assert (scores.numbers_quoted, scores.numbers_grounded) == (2, 1)
+
+
+def _think(conclusion: str) -> str:
+    return f"<think>RSI is 78, which is overbought. {conclusion}</think>\n<answer>[0, 0]</answer>"
+
+
+@pytest.mark.parametrize(
+    ("conclusion", "answer", "expected"),
+    [
+        ("Weighing these signals, I expect the price to rise, reaching 0.95 after 2 days.", [0.92, 0.95], True),
+        ("Weighing these signals, I expect the price to rise, reaching 0.85 after 2 days.", [0.88, 0.85], False),
+        ("Weighing these signals, I expect the price to fall, reaching 0.85 after 2 days.", [0.88, 0.85], True),
+        ("Weighing these signals, I expect the price to stay flat, reaching 0.9 after 2 days.", [0.9, 0.9], True),
+        ("Weighing these signals, I expect the price to stay flat, reaching 0.95 after 2 days.", [0.9, 0.95], False),
+        # Below the printed precision (4 significant digits) a change is flat, as the analyst writes it.
+        ("I expect the price to stay flat.", [0.9, 0.900004], True),
+        ("I expect the price to rise.", [0.9, 0.900004], False),
+        ("The outlook is bullish.", [1.0, 1.1], True),
+        ("Prices should increase.", [1.0, 1.1], True),
+        ("The outlook is bearish and prices decline.", [1.0, 0.7], True),
+        ("Expect a move down.", [1.0, 1.1], False),
+        ("Trading should stay sideways.", [0.9, 0.9], True),
+        ("The price is stable.", [0.9, 1.5], False),
+        ("The price will not fall; it will rise.", [1.0, 1.1], True),  # the negated word is no claim
+        ("Despite the bearish MACD, I expect a rise.", [1.0, 1.1], None),  # two directions: ambiguous
+        ("It is hard to say.", [1.0, 1.1], None),  # no direction word
+        ("No clear rise.", [1.0, 1.1], None),
+        ("Hard to say.", [], None),  # no answer values
+    ],
+)
+def test_conclusion_agrees(conclusion, answer, expected):
+    assert conclusion_agrees(_think(conclusion), answer, 0.9) is expected
+
+
+def test_conclusion_is_the_last_sentence_only():
+    text = _think("Earlier the price fell. Hard to say what comes next.")
+    assert conclusion_direction(text) is None and conclusion_agrees(text, [0.5], 0.9) is None
+    assert conclusion_direction("no tags: I expect the price to fall.") == "fall"
+
+
+def test_analyst_says_flat_below_the_printed_precision():
+    """The analyst and the check share `forecast_direction`: a change the printed numbers cannot show is flat."""
+    series = np.r_[np.linspace(0.8, 0.83, 9), 0.8312]
+    forecast = np.full(10, 0.83121)  # prints as 0.8312, like the last price
+    text = narrative(series, STATS, UP, forecast)
+    assert "stay flat, reaching 0.8312 after 10 days" in text
+    assert forecast_direction(0.8312, 0.83121) == "flat" and forecast_direction(0.8312, 0.8313) == "rise"
+    assert forecast_direction(0.8312, 0.8311) == "fall" and forecast_direction(0.8312, math.nan) == "flat"
+    scores = score_narrative(text, PROMPT, UP, series[-1], 10)
+    assert scores.conclusion_agrees is True
+
+
+def _golden_window(path):
+    """Series, statistics, indicators and the analyst's narrative as the golden file shows them."""
+    text = path.read_text()
+    prompt, completion = text.split("=== rule-based analyst ===\n", 1)
+    series = np.array([float(v) for v in re.search(r"oldest first:\n\[(.*)\]", prompt).group(1).split(",")])
+    stats = {}
+    for name, key in (("Minimum", "min"), ("Maximum", "max"), ("Median", "median")):
+        value, day = re.search(rf"- {name}: (\S+) \(day (\d+)\)", prompt).groups()
+        stats[key], stats[f"{key}_day"] = float(value), int(day)
+    stats["mean"] = float(re.search(r"- Mean: (\S+)", prompt).group(1))
+    indicators = {
+        name: float(re.search(rf"- {re.escape(label)}(?: \([^)]*\))?: (\S+)", prompt).group(1))
+        for name, label in INDICATOR_LABELS.items()
+    }
+    return series, stats, indicators, completion.strip()
+
+
+@pytest.mark.parametrize("golden", sorted(GOLDEN.glob("*.txt")), ids=lambda p: p.stem)
+def test_golden_analyst_conclusions_agree_with_their_answers(golden):
+    series, stats, indicators, written = _golden_window(golden)
+    parsed = parse_answer(written, 10)
+    assert parsed.valid and conclusion_agrees(written, parsed.forecast, series[-1]) is True
+    # The analyst re-run on the golden numbers writes the golden narrative, and at any damping its
+    # conclusion agrees with its answer (rise, fall and flat all occur across these windows and dampings).
+    directions = set()
+    for phi in (0.0, 0.5, 1.0):
+        text = narrative(series, stats, indicators, damped_trend(series[None, :], 10, phi)[0])
+        if phi == 0.0:
+            assert text == written
+        answer = parse_answer(text, 10).forecast
+        assert conclusion_agrees(text, answer, series[-1]) is True, text
+        directions.add(conclusion_direction(text))
+    assert len(directions) >= 2
+
+
+def test_quality_summary_reports_conclusion_agreement():
+    rows = pd.DataFrame(
+        [
+            ("analyst", "test", True, 4, 4, 1, 1, True),
+            ("analyst", "test", True, 4, 3, 1, 0, False),
+            ("analyst", "test", False, 2, 2, 0, 0, None),
+            ("analyst", "val", True, 2, 2, 0, 0, None),
+        ],
+        columns=QUALITY_COLUMNS,
+    )
+    table = quality_summary(rows)
+    assert list(table.columns) == SUMMARY_COLUMNS
+    summary = table.set_index("split")
+    assert summary.loc["test", "conclusion_agreement"] == 0.5  # the unchecked narrative is not counted
+    assert math.isnan(summary.loc["val", "conclusion_agreement"])
+    assert summary.loc["test", "grounding"] == 0.9
+    markdown = quality_markdown(table)
+    assert "| conclusion agrees |" in markdown and "| 50.0% |" in markdown

@@ -263,9 +263,13 @@ def _predict_with_the_reasoner(run_folder, stocknet_raw, tmp_path):
     rows.groupby("ticker").tail(30).drop(columns=["_file", "_row"]).to_csv(csv, index=False, date_format="%Y-%m-%d")
     table = predict_latest(Path(run_folder), csv).table
     assert len(table) == 2 and table["narrator"].str.startswith(("reasoner (stage 3)", "rule-based analyst")).all()
-    parsed = table["narrator"] == "reasoner (stage 3)"
+    parsed = table["narrator_id"] == "reasoner_stage3"
+    assert (table["narrator"].str.startswith("reasoner (stage 3)") == parsed).all()
     assert (table["fused"] == parsed).all()  # fused exactly where the reasoner's answer parsed
+    # ... but conditioned on the reasoner's forecast only where guidance is on (s = 0 gives y_phi).
+    assert (table["fusion_uses_reasoner"] == (parsed & (table["guidance_scale"] != 0))).all()
     assert table.loc[~parsed, "fallback_reason"].str.contains("did not parse").all()
+    assert table.loc[~parsed, "fusion_note"].str.contains("did not parse").all()
     for row in table[~parsed].itertuples():
         np.testing.assert_allclose(row.forecast, row.y_phi)
 

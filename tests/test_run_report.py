@@ -20,7 +20,7 @@ from vta_core.data.schema import DATE, PRICE_COLUMNS, TARGET, TICKER, VOLUME  # 
 from vta_core.data.splits import BLOCK_COLUMNS  # noqa: E402
 from vta_core.data.windows import TARGET_COLUMN, build_windows  # noqa: E402
 from vta_core.evaluation.predictions import prediction_frame  # noqa: E402
-from vta_core.evaluation.reasoning_quality import QUALITY_COLUMNS  # noqa: E402
+from vta_core.evaluation.reasoning_quality import QUALITY_COLUMNS, SUMMARY_COLUMNS  # noqa: E402
 from vta_core.reports import ReportError, RunFolder, write_run_report  # noqa: E402
 from vta_core.reports.examples import Example, Forecast, example_windows  # noqa: E402
 from vta_core.reports.plots import value_limits  # noqa: E402
@@ -99,7 +99,7 @@ def _generation(store: ArtifactStore, key: str, ws, model: str, narrated: np.nda
     with store.writing("reasoner_generation", key) as folder:
         write_parquet(folder / "predictions.parquet", prediction_frame(sub, np.repeat(y_hat, HORIZON, 1), model))
         write_parquet(folder / "narratives.parquet", narratives)
-        quality = [(model, "test", True, 2, 1, 0, 0)]
+        quality = [(model, "test", True, 2, 1, 0, 0, True)]
         write_parquet(folder / "quality.parquet", pd.DataFrame(quality, columns=QUALITY_COLUMNS))
         write_json(folder / "generation_report.json", {"model": model, "splits": {}})
     return store.ref("reasoner_generation", key)
@@ -136,8 +136,8 @@ def make_run(root: Path, reasoner: bool = True, quality_in_table: bool = False) 
     with store.writing("error_evaluation", "errs") as folder:
         write_text(folder / "error_table.md", error_table)
         quality = pd.DataFrame(
-            [("reasoner_stage3", "test", 12, 0.833, 0.5, float("nan"))],
-            columns=["model", "split", "narratives", "format_valid", "grounding", "consistency"],
+            [("reasoner_stage3", "test", 12, 0.833, 0.5, float("nan"), 0.75)],
+            columns=SUMMARY_COLUMNS,
         )
         write_parquet(folder / "reasoning_quality.parquet", quality)
     run = root / "runs" / "run-1"

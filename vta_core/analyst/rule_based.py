@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TypeGuard
+from typing import Literal, TypeGuard
 
 import numpy as np
 
@@ -24,6 +24,19 @@ RSI_HIGH, RSI_LOW = 70.0, 30.0
 STOCH_HIGH, STOCH_LOW = 80.0, 20.0
 WILLR_HIGH, WILLR_LOW = -20.0, -80.0
 ADX_STRONG, ADX_WEAK = 25.0, 20.0
+
+Direction = Literal["rise", "fall", "flat"]
+
+
+def forecast_direction(last: float, final: float, digits: int = 4) -> Direction:
+    """Direction from the last price to a forecast's final value as a reader of the printed numbers sees it:
+    'flat' when both print the same at `digits` significant digits (or either is not finite), else the sign
+    of the change. The analyst's conclusion and the reasoning-quality check `conclusion_agrees` share it."""
+    if not (math.isfinite(last) and math.isfinite(final)):
+        return "flat"
+    if format_number(final, digits) == format_number(last, digits):
+        return "flat"
+    return "rise" if final > last else "fall"
 
 
 def damped_trend(history: np.ndarray, horizon: int, phi: float) -> np.ndarray:
@@ -121,8 +134,9 @@ def narrative(
     band = _bollinger(last, ind, f)
     if band:
         sentences.append(band)
-    change = float(forecast[-1]) - last
-    direction = "rise" if change > 0 else "fall" if change < 0 else "stay flat"
+    direction = {"rise": "rise", "fall": "fall", "flat": "stay flat"}[
+        forecast_direction(last, float(forecast[-1]), digits)
+    ]
     sentences.append(
         f"Weighing these signals, I expect the price to {direction}, reaching {f(forecast[-1])} "
         f"after {len(forecast)} days."

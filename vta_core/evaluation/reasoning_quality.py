@@ -4,14 +4,17 @@
 - numeric grounding: share of the numbers quoted in the reasoning that also appear in the prompt
   (compared at the prompt's precision, so "71.23" matches a prompt value 71.2345 shown as 71.23);
 - claim consistency: share of checkable claims that the window's indicators support, e.g.
-  "overbought" only when RSI, Stochastic %K or Williams %R is in its overbought zone.
+  "overbought" only when RSI, Stochastic %K or Williams %R is in its overbought zone;
+- conclusion agreement: the direction word of the reasoning's concluding sentence ("rise", "fall", "stay
+  flat", ...) agrees with the answer's direction (its last value against the last price, at the printed
+  precision: `rule_based.forecast_direction`, the rule the analyst writes its conclusion with).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -25,6 +28,8 @@ from vta_core.analyst.rule_based import (
     STOCH_LOW,
     WILLR_HIGH,
     WILLR_LOW,
+    Direction,
+    forecast_direction,
 )
 from vta_core.prompts.parser import parse_answer
 from vta_core.prompts.text import format_number
@@ -37,8 +42,25 @@ QUALITY_COLUMNS = [
     "numbers_grounded",
     "claims_checked",
     "claims_consistent",
+    "conclusion_agrees",
 ]
-_NUMBER = re.compile(r"(?<![\w.])[+-]?(?:\d+(?:\.\d+)?|\.\d+)(?![\w.])")
+SUMMARY_COLUMNS = ["model", "split", "narratives", "format_valid", "grounding", "consistency", "conclusion_agreement"]
+# A number; a full stop after it ends the sentence ("reaching 0.5123.") unless a digit follows.
+_NUMBER = re.compile(r"(?<![\w.])[+-]?(?:\d+(?:\.\d+)?|\.\d+)(?!\w|\.\d)")
+_NEGATION = re.compile(r"\b(not|no|neither|nor)\s+(\w+\s+)?$")
+# Direction words of a conclusion; the analyst writes "rise", "fall" and "stay flat".
+DIRECTION_WORDS: dict[Direction, tuple[str, ...]] = {
+    "rise": ("rise", "rises", "rising", "rose", "risen", "increase", "increases", "increasing", "increased", "up")
+    + ("upward", "upwards", "bullish", "climb", "climbs", "climbing"),
+    "fall": ("fall", "falls", "falling", "fell", "fallen", "decline", "declines", "declining", "declined", "down")
+    + ("downward", "downwards", "bearish", "drop", "drops", "dropping", "dropped"),
+    "flat": ("flat", "stable", "sideways", "unchanged", "steady"),
+}
+_DIRECTION = re.compile(
+    r"(?<![\w-])(" + "|".join(w for words in DIRECTION_WORDS.values() for w in words) + r")(?![\w-])"
+)
+_WORD_DIRECTION = {w: d for d, words in DIRECTION_WORDS.items() for w in words}
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 @dataclass(frozen=True)
@@ -48,6 +70,7 @@ class QualityScores:
     numbers_grounded: int
     claims_checked: int
     claims_consistent: int
+    conclusion_agrees: bool | None = None  # None: no answer, or no single direction in the conclusion
 
     @property
     def grounding(self) -> float:
@@ -91,6 +114,41 @@ def _claims(ind: Mapping[str, float], last: float) -> dict[str, Callable[[], boo
     }
 
 
+def _negated(text: str, start: int) -> bool:
+    """Whether the word at `start` is negated ("not overbought", "no clear rise")."""
+    return _NEGATION.search(text[max(0, start - 20) : start]) is not None
+
+
+def _reasoning(narrative: str) -> str:
+    """The `<think>` block of a completion, or the text before `<answer>`, or the whole text."""
+    if "<think>" in narrative:
+        narrative = narrative.split("<think>", 1)[1]
+    return narrative.split("</think>", 1)[0].split("<answer>", 1)[0].strip()
+
+
+def conclusion_direction(narrative: str) -> Direction | None:
+    """The direction the reasoning's last sentence states: its one non-negated direction class, or None
+    when it names none or several ("despite the bearish MACD, I expect a rise" is ambiguous)."""
+    sentences = [s for s in _SENTENCE_END.split(_reasoning(narrative)) if s.strip()]
+    if not sentences:
+        return None
+    text = sentences[-1].lower()
+    found = {_WORD_DIRECTION[m.group(1)] for m in _DIRECTION.finditer(text) if not _negated(text, m.start())}
+    return found.pop() if len(found) == 1 else None
+
+
+def conclusion_agrees(
+    narrative: str, answer_values: Sequence[float], last_price: float, digits: int = 4
+) -> bool | None:
+    """Whether the concluding sentence's direction word agrees with the answer's direction (its last value
+    against the last observed price; flat when the two print the same at `digits` significant digits).
+    None when there is no answer value or the conclusion states no single direction."""
+    stated = conclusion_direction(narrative)
+    if stated is None or len(answer_values) == 0:
+        return None
+    return stated == forecast_direction(float(last_price), float(answer_values[-1]), digits)
+
+
 def score_narrative(
     completion: str, prompt: str, indicators: Mapping[str, float], last_price: float, horizon: int, digits: int = 4
 ) -> QualityScores:
@@ -104,15 +162,19 @@ def score_narrative(
     for word, supported in _claims(indicators, last_price).items():
         # Negated mentions ("not overbought") make no claim.
         for match in re.finditer(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text):
-            if re.search(r"\b(not|no|neither|nor)\s+(\w+\s+)?$", text[max(0, match.start() - 20) : match.start()]):
+            if _negated(text, match.start()):
                 continue
             checked += 1
             consistent += bool(supported())
-    return QualityScores(parsed.valid, len(quoted), grounded, checked, consistent)
+    agrees = conclusion_agrees(reasoning, parsed.forecast, last_price, digits) if parsed.valid else None
+    return QualityScores(parsed.valid, len(quoted), grounded, checked, consistent, agrees)
 
 
 def quality_summary(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per model and split: format validity rate, grounding and consistency (pooled over narratives)."""
+    """Per model and split: format validity rate, grounding, consistency and conclusion agreement (pooled over
+    narratives; agreement over the narratives whose conclusion could be checked)."""
+    agrees = rows["conclusion_agrees"].astype("boolean")
+    rows = rows.assign(conclusion_checked=agrees.notna(), conclusion_agreed=agrees.fillna(False).astype(bool))
     grouped = rows.groupby(["model", "split"], observed=True)
     summary = grouped.agg(
         narratives=("valid", "size"),
@@ -121,7 +183,10 @@ def quality_summary(rows: pd.DataFrame) -> pd.DataFrame:
         grounded=("numbers_grounded", "sum"),
         checked=("claims_checked", "sum"),
         consistent=("claims_consistent", "sum"),
+        conclusions=("conclusion_checked", "sum"),
+        agreed=("conclusion_agreed", "sum"),
     ).reset_index()
     summary["grounding"] = summary["grounded"] / summary["quoted"].where(summary["quoted"] > 0)
     summary["consistency"] = summary["consistent"] / summary["checked"].where(summary["checked"] > 0)
-    return summary[["model", "split", "narratives", "format_valid", "grounding", "consistency"]]
+    summary["conclusion_agreement"] = summary["agreed"] / summary["conclusions"].where(summary["conclusions"] > 0)
+    return summary[SUMMARY_COLUMNS]

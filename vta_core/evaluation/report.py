@@ -47,12 +47,12 @@ def quality_markdown(quality: pd.DataFrame) -> str:
     lines = [
         "### Reasoning quality of narratives",
         "",
-        "| model | split | narratives | format valid | numeric grounding | claim consistency |",
-        "|---|---|---|---|---|---|",
+        "| model | split | narratives | format valid | numeric grounding | claim consistency | conclusion agrees |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in quality.itertuples(index=False):
         lines.append(
             f"| {label(r.model)} | {r.split} | {r.narratives} | {pct(r.format_valid)} | {pct(r.grounding)} | "
-            f"{pct(r.consistency)} |"
+            f"{pct(r.consistency)} | {pct(r.conclusion_agreement)} |"
         )
     return "\n".join(lines) + "\n"

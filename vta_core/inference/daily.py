@@ -57,7 +57,8 @@ def forecast_markdown(prediction: Prediction, run_folder: Path, source: str, as_
         lines += [f"| {r.ticker} | {r.rule} | {r.detail} |" for r in prediction.skipped.itertuples(index=False)]
     lines.append("\n### Narratives\n")
     for row in table.itertuples(index=False):
-        lines.append(f"**{row.ticker}** ({row.narrator}):\n\n> " + str(row.narrative).replace("\n", "\n> ") + "\n")
+        head = f"**{row.ticker}** ({row.narrator}; numbers in prices; fusion: {row.fusion_note}):"
+        lines.append(head + "\n\n> " + str(row.narrative).replace("\n", "\n> ") + "\n")
     return "\n".join(lines) + "\n"
 
 

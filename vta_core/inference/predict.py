@@ -6,7 +6,10 @@ from the rule-based analyst with the damping the run chose on validation. The fi
 guided fusion forecast when the run has a fusion model whose reasoning source can speak about new
 data (the own reasoner); otherwise it is the backbone's unconditional forecast y_phi, and the
 output says so in `fallback_reason`. (The released Qwen2.5-7B forecasts exist only for StockNet's
-historical windows, so a model fused with them cannot be conditioned on new days.)
+historical windows, so a model fused with them cannot be conditioned on new days.) `fusion_uses_reasoner`
+and `fusion_note` say whether the final forecast is really conditioned on the narrator's forecast (not when
+the chosen guidance scale is 0). The narrative is given in price units (`narrative`, see
+`narrative_units`) beside the original in the run's standardised space (`narrative_std`).
 """
 
 from __future__ import annotations
@@ -30,8 +33,10 @@ from vta_core.data.schema import VALUE_COLUMNS
 from vta_core.data.sources import read_source
 from vta_core.data.windows import TARGET_COLUMN, WindowSet
 from vta_core.fusion import conditioning, guidance, training
-from vta_core.identities import LABELS, ModelId, StageName
+from vta_core.identities import ModelId, StageName
+from vta_core.inference import narration
 from vta_core.inference.latest import latest_windows
+from vta_core.inference.narrative_units import to_price_units
 from vta_core.models import trainer
 from vta_core.prompts.parser import parse_answer
 from vta_core.prompts.records import STAT_COLUMNS, PromptParts, chat_records
@@ -79,14 +84,18 @@ def _backbone(refs: dict) -> tuple[ArtifactRef, int]:
 
 
 def _fusion_for(refs: dict, source: str, seed: int) -> dict | None:
+    """The fusion inference's `sources.json` (with `guidance_setting`, the configured scale or 'validation',
+    from its `inference_report.json`) for a reasoning source and backbone seed, or None."""
     for ref in _predictions_refs(refs, StageName.FUSION_INFERENCE):
         meta = json.loads(require(ref).file(SOURCES).read_text())
         if meta["source"] == source and int(meta["seed"]) == seed:
-            return meta
+            report = json.loads(ref.file("inference_report.json").read_text())
+            return {**meta, "guidance_setting": report["guidance_scale"]}
     return None
 
 
-def _analyst(refs: dict, ws: WindowSet, annotations: pd.DataFrame, digits: int) -> tuple[list[str], np.ndarray]:
+def _analyst(refs: dict, ws: WindowSet, annotations: pd.DataFrame, digits: int) -> tuple[list[str], np.ndarray, float]:
+    """The rule-based analyst's narratives, parsed forecasts and damping (the run's choice on validation)."""
     ref = next(iter(_predictions_refs(refs, StageName.ANALYST)), None)
     damping = json.loads(require(ref).file("analyst_report.json").read_text())["damping"] if ref else 0.0
     history = ws.inputs()[:, :, TARGET_COLUMN]
@@ -100,7 +109,7 @@ def _analyst(refs: dict, ws: WindowSet, annotations: pd.DataFrame, digits: int) 
         answer = parse_answer(text, ws.horizon)
         parsed[i] = answer.forecast if answer.valid else np.nan
         texts.append(text)
-    return texts, parsed
+    return texts, parsed, float(damping)
 
 
 def _reasoner(
@@ -177,16 +186,14 @@ def predict_prices(
     for problem in problems:
         LOG.warning("not forecast: %s", problem)
     annotations, periods = annotate_windows(ws, cfg.annotation)
-    narratives, reasoning = _analyst(refs, ws, annotations, cfg.prompt.significant_digits)
-    narrator = np.array([LABELS[ModelId.ANALYST]] * len(ws), dtype=object)
+    narratives, reasoning, damping = _analyst(refs, ws, annotations, cfg.prompt.significant_digits)
     own = _reasoner(cfg, refs, ws, annotations, periods.labels())
+    parsed = None
     if own is not None:  # the reasoner speaks where its output parsed; the analyst covers the rest
-        texts, forecasts, valid = own
-        narratives = [t if ok else n for t, n, ok in zip(texts, narratives, valid, strict=False)]
-        reasoning = np.where(valid[:, None], forecasts, np.nan)
-        narrator = np.where(
-            valid, LABELS[ModelId.REASONER_STAGE3], f"{LABELS[ModelId.ANALYST]} (reasoner output did not parse)"
-        )
+        texts, forecasts, parsed = own
+        narratives = [t if ok else n for t, n, ok in zip(texts, narratives, parsed, strict=False)]
+        reasoning = np.where(parsed[:, None], forecasts, np.nan)
+    narrator = narration.narrators(parsed, len(ws), damping, cfg.reasoner.model)
     backbone_ref, seed = _backbone(refs)
     x = ws.inputs().astype(np.float32)
     phi = trainer.load_checkpoint(backbone_ref.file(f"checkpoint_fold{int(ws.index['fold'].iloc[0])}"))
@@ -194,6 +201,7 @@ def predict_prices(
     y, y_psi, scale = y_phi.copy(), np.full_like(y_phi, np.nan), float("nan")
     reason = np.array(["the run fused no reasoner that can read new data"] * len(ws), dtype=object)
     fusion = _fusion_for(refs, "reasoner", seed) if own is not None else None
+    choice, available = None, None
     if fusion is not None:
         fold = int(ws.index["fold"].iloc[0])
         net, psi, attributes = load_fusion(ArtifactRef.model_validate(fusion["fusion"]), backbone_ref, fold)
@@ -213,7 +221,10 @@ def predict_prices(
         y = guidance.guided(y_phi, y_psi, scale, available)
         no_reason = np.array(None, dtype=object)  # numpy's stubs do not accept a bare None here
         reason = np.where(available, no_reason, "the reasoner's output did not parse: backbone y_phi")
+        choice = narration.GuidanceChoice(scale, fusion["guidance_setting"])
+    use = narration.fusion_use(own is not None, choice, available, len(ws))
     mean, std = ws.price_scale()
+    priced = [to_price_units(t, float(m), float(s)) for t, m, s in zip(narratives, mean, std, strict=True)]
     to_price = lambda z: z * std[:, None] + mean[:, None]  # noqa: E731
     tickers = ws.index["ticker"].astype(str).to_numpy()
     ends = ws.index["end_date"].to_numpy()
@@ -228,15 +239,20 @@ def predict_prices(
             "y_psi": list(to_price(y_psi)),
             "reasoner_forecast": list(to_price(reasoning)),
             "forecast_scaled": list(y),
-            "narrative": narratives,
-            "narrator": narrator,
+            "narrative": [p.text for p in priced],  # numbers in price units
+            "narrative_std": narratives,  # as written: numbers in the run's standardised space
+            "narrative_unmapped": np.array([p.unmapped for p in priced], dtype=np.int64),
+            "narrator": narrator.labels,
+            "narrator_id": narrator.ids,
+            "fusion_uses_reasoner": use.uses_reasoner,
+            "fusion_note": use.notes,
             "fused": pd.isna(reason),
             "fallback_reason": reason,
             "scaler": ws.scalers["scaler"].to_numpy()[ws.index["scaler_id"].to_numpy()],
             "backbone_seed": seed,
             "guidance_scale": scale,
             "scale_mean": mean,
-            "scale_std": std,  # narrative numbers are z-scores: price = z * std + mean
+            "scale_std": std,  # `narrative_std` numbers are z-scores: price = z * std + mean
         }
     )
     if output is not None:

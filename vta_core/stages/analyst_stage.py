@@ -75,6 +75,7 @@ def analyst_stage(
                                 s.numbers_grounded,
                                 s.claims_checked,
                                 s.claims_consistent,
+                                s.conclusion_agrees,
                             )
                         )
             prompt_lines.close()
