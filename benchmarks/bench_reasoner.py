@@ -132,7 +132,6 @@ def main() -> None:
     stage3 = timed(
         "stage 3 (GRPO)", times, grpo_stage, "stage 3", ident, r.stage3, r.lora, r.reward, stage2, prompts, store
     )
-    decoding = r.generation.model_copy(update={"train_windows": None, "ablation": True, "evaluate_base": False})
     n_train = -1 if r.generation.train_windows is None else r.generation.train_windows
     gens = {}
     for name, ref, n in (
@@ -147,7 +146,7 @@ def main() -> None:
                 times,
                 generation_stage,
                 ident,
-                decoding,
+                r.generation.keyed_for(final=name == "stage 3"),
                 f"reasoner ({name})",
                 n,
                 ref,

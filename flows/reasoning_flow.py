@@ -77,14 +77,12 @@ def reasoning_flow(
     stage3 = grpo("stage 3", ident, r.stage3, r.lora, r.reward, stage2, data.prompts, root)
 
     generate = bound(reasoner_generate, cfg.runtime)
-    # Decoding settings only; the flags that say *which* stages to decode stay out of the keys.
-    decoding = r.generation.model_copy(update={"train_windows": None, "ablation": True, "evaluate_base": False})
     train_windows = -1 if r.generation.train_windows is None else r.generation.train_windows
 
     def decode(name: str, model: ArtifactRef, n_train: int = 0) -> ArtifactRef:
         return generate(
             ident,
-            decoding,
+            r.generation.keyed_for(final=name == "stage3"),
             REASONER_STAGE_MODELS[name],
             n_train,
             model,

@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from vta_core.config.reasoner_sections import ReasonerConfig, TinyModelConfig
+from vta_core.prompts.parser import parse_answer
 from vta_core.reasoner import decode_step, fast_decode, generation, loading, tiny_model
+from vta_core.reasoner.answer_grammar import AnswerGrammar
 from vta_core.reasoner.fast_decode import Sampling
 
 WORDS = "the price rises above the moving average while RSI stays below seventy and momentum fades".split()
@@ -119,3 +121,75 @@ def test_sampling_draws_from_softmax_of_scaled_logits():
 def test_bad_sampling_is_refused(bad):
     with pytest.raises(ValueError, match="temperature"):
         Sampling(**bad)
+
+
+# --- the answer grammar (constrained decoding of the answer format) ---
+
+
+def _constrained(model, tokenizer, prompts, horizon, max_new, temperature=0.0):
+    grammar = AnswerGrammar(tokenizer, horizon, max_new)
+    texts = fast_decode.fast_decode_texts(
+        model, tokenizer, prompts, 8, max_new, Sampling(temperature), seed=1, grammar=grammar
+    )
+    return grammar, texts
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_every_constrained_output_parses_even_from_a_random_model(tiny, temperature):
+    model, tokenizer = tiny
+    prompts = _prompts(10)
+    free = fast_decode.fast_decode_texts(model, tokenizer, prompts, 8, 120, Sampling(temperature), seed=1)
+    assert not any(parse_answer(t, 3).valid for t in free)  # unconstrained, the random model never complies
+    _, texts = _constrained(model, tokenizer, prompts, 3, 120, temperature)
+    parsed = [parse_answer(t, 3) for t in texts]
+    assert all(p.valid for p in parsed), [p.error for p in parsed]
+    assert len({p.forecast for p in parsed}) > 1  # the values are still the model's own choice per window
+
+
+def test_the_think_block_closes_at_its_budget(tiny):
+    model, tokenizer = tiny
+    grammar = AnswerGrammar(tokenizer, 2, 60)
+    ids = tokenizer(_prompts(4), add_special_tokens=False)["input_ids"]
+    with torch.inference_mode():
+        out = fast_decode.decode_batch(model, ids, 60, tokenizer.eos_token_id, Sampling(), grammar=grammar)
+    for row in out:
+        text = tokenizer.decode(row)
+        assert text.startswith("<think>") and row[-1] == tokenizer.eos_token_id and len(row) <= 60
+        assert parse_answer(tokenizer.decode(row, skip_special_tokens=True), 2).valid
+
+
+def test_too_few_new_tokens_for_the_answer_is_refused(tiny):
+    _, tokenizer = tiny
+    with pytest.raises(ValueError, match="no room to think"):
+        AnswerGrammar(tokenizer, 10, 40)
+
+
+def test_the_automaton_allows_only_number_continuations(tiny):
+    _, tokenizer = tiny
+    g = AnswerGrammar(tokenizer, 2, 80)
+    (row,) = g.start(1)
+
+    def feed(ids: list[int]) -> None:
+        for t in ids:
+            g.observe([row], [t])
+
+    def allowed() -> set[int]:
+        masked, _ = g.constrain(torch.zeros(1, len(tokenizer)), [row])
+        return set(torch.nonzero(masked[0] > -1).flatten().tolist())
+
+    tok = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    digits = {i for i in range(len(tokenizer)) if g.texts[i].isdigit()}
+    feed(g.think_open + tok("up") + g.think_close)
+    assert row.forced == g.answer_open  # '\n<answer>[' is forced next
+    feed(g.answer_open)
+    assert allowed() == digits | {g.minus}
+    feed([g.minus])
+    assert allowed() == digits  # no second minus, no point, no end right after '-'
+    feed(tok("4"))
+    assert allowed() == digits | {g.point, g.comma}  # the first of two values ends with ','
+    feed([g.point])
+    assert allowed() == digits
+    feed(tok("5") + [g.comma] + g.separator[1:] + tok("7"))
+    assert allowed() == digits | {g.point, g.bracket}  # the last value ends with ']'
+    feed([g.bracket])
+    assert row.forced == g.close[1:] + [tokenizer.eos_token_id]

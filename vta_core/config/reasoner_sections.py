@@ -13,6 +13,10 @@ ENGINE_HELP = (
     "'fast': exact-length prefill groups, spliced KV cache, finished rows dropped (vta_core.reasoner.fast_decode; "
     "greedy tokens equal generate's); 'hf': transformers' generate"
 )
+GRAMMAR_HELP = (
+    "constrain decoding to the answer format (tags and separators forced, exactly H numbers; the reasoning "
+    "and the values stay the model's choice): vta_core.reasoner.answer_grammar; needs the fast engine"
+)
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -130,7 +134,18 @@ class RejectionConfig(Section):
     batch_size: PositiveInt = 32
     max_new_tokens: PositiveInt = 512
     engine: DecodeEngine = Field(default="fast", description=ENGINE_HELP)
+    answer_grammar: bool = Field(default=False, description=GRAMMAR_HELP)
     sft: SFTStageConfig = SFTStageConfig(learning_rate=2e-4, epochs=2.0, full_finetune=False)
+
+    @model_validator(mode="after")
+    def _grammar(self) -> RejectionConfig:
+        _grammar_needs_fast(self.engine, self.answer_grammar, "rejection")
+        return self
+
+
+def _grammar_needs_fast(engine: str, grammar: bool, where: str) -> None:
+    if grammar and engine != "fast":
+        raise ValueError(f"{where}.answer_grammar needs {where}.engine: fast (transformers' generate has no grammar)")
 
 
 class GenerationConfig(Section):
@@ -139,6 +154,7 @@ class GenerationConfig(Section):
     batch_size: PositiveInt = 32
     max_new_tokens: PositiveInt = 512
     engine: DecodeEngine = Field(default="fast", description=ENGINE_HELP)
+    answer_grammar: bool = Field(default=False, description=GRAMMAR_HELP)
     temperature: Annotated[float, Field(ge=0)] = Field(default=0.0, description="0 = greedy")
     retry_temperature: Annotated[float, Field(gt=0)] = 0.7
     retries: Annotated[int, Field(ge=0)] = 1
@@ -151,7 +167,25 @@ class GenerationConfig(Section):
         "None = every window. Fusion falls back to y_phi on the windows left out",
     )
     ablation: bool = Field(default=True, description="also decode val/test after stages 0-2 (the ablation rows)")
+    ablation_windows: PositiveInt | None = Field(
+        default=None,
+        description="seeded subsample of val and of test windows decoded for the ablation rows (stages 0-2, base); "
+        "None = as many as eval_windows. The final stage-3 decode covers eval_windows",
+    )
     evaluate_base: bool = Field(default=False, description="also decode the untrained model ('reasoner (base)')")
+
+    @model_validator(mode="after")
+    def _grammar(self) -> GenerationConfig:
+        _grammar_needs_fast(self.engine, self.answer_grammar, "generation")
+        return self
+
+    def keyed_for(self, final: bool) -> GenerationConfig:
+        """The settings a generation stage is keyed on: decoding only (the flags that say which stages to
+        decode stay out of the keys); the ablation rows decode `ablation_windows`, the final stage `eval_windows`."""
+        keyed = self.model_copy(
+            update={"train_windows": None, "ablation": True, "evaluate_base": False, "ablation_windows": None}
+        )
+        return keyed if final else keyed.model_copy(update={"eval_windows": self.ablation_windows or self.eval_windows})
 
 
 class ReasonerConfig(Section):

@@ -139,6 +139,7 @@ def _reasoner(
         g.retries,
         cfg.reasoner.seed,
         engine=g.engine,
+        constrained=g.answer_grammar,
     )
     valid = np.array([d.parsed.valid for d in decoded], dtype=bool)
     forecasts = np.array([d.parsed.forecast if d.parsed.valid else [np.nan] * ws.horizon for d in decoded], dtype=float)

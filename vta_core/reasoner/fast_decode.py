@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from vta_core.reasoner import decode_step
+from vta_core.reasoner.answer_grammar import AnswerGrammar
 
 LOG = logging.getLogger(__name__)
 
@@ -167,9 +168,11 @@ def decode_batch(
     sampling: Sampling,
     generator: torch.Generator | None = None,
     preallocated: bool | None = None,
+    grammar: AnswerGrammar | None = None,
 ) -> list[list[int]]:
     """Generated token ids of each prompt (token id lists), EOS included when emitted. `preallocated`:
-    decode through decode_step's in-place cache (None: whenever the architecture supports it)."""
+    decode through decode_step's in-place cache (None: whenever the architecture supports it);
+    `grammar`: constrain the output to the answer format (vta_core.reasoner.answer_grammar)."""
     use_kv = decode_step.supports(model) if preallocated is None else preallocated
     stepper = _KVStepper(model, ids, max_new_tokens) if use_kv else _CacheStepper(model, ids)
     logits = stepper.logits
@@ -177,8 +180,16 @@ def decode_batch(
     seen = _seen_tokens(ids, logits.shape[-1], logits.device) if sampling.repetition_penalty != 1.0 else None
     out: list[list[int]] = [[] for _ in ids]
     alive = torch.arange(len(ids), device=logits.device)  # original row of each batch row
+    rows = grammar.start(len(ids)) if grammar is not None else []
     for step in range(max_new_tokens):
+        forced = None
+        if grammar is not None:
+            logits, forced = grammar.constrain(logits, rows)
         token = _next_tokens(logits, seen, sampling, generator)  # (b,)
+        if forced is not None:
+            token = torch.where(forced >= 0, forced, token)
+        if grammar is not None:
+            grammar.observe(rows, token.tolist())
         for row, t in zip(alive.tolist(), token.tolist(), strict=True):
             out[row].append(t)
         if step == max_new_tokens - 1:
@@ -190,6 +201,7 @@ def decode_batch(
                 break
             stepper.keep(keep)
             alive, token = alive[keep], token[keep]
+            rows = [rows[i] for i in keep.tolist()] if grammar is not None else rows
             seen = None if seen is None else seen[keep]
         if seen is not None:
             seen[torch.arange(len(token), device=token.device), token] = True
@@ -206,6 +218,7 @@ def fast_decode_texts(
     sampling: Sampling,
     seed: int = 0,
     on_batch: Callable[[int], None] | None = None,
+    grammar: AnswerGrammar | None = None,
 ) -> list[str]:
     """One completion per prompt, in the prompts' order (special tokens skipped, as `generate`'s path does).
     Prompts are batched longest first so a batch's rows differ little in length."""
@@ -219,7 +232,13 @@ def fast_decode_texts(
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             tokens = decode_batch(
-                model, [ids[i] for i in chunk], max_new_tokens, tokenizer.eos_token_id, sampling, generator
+                model,
+                [ids[i] for i in chunk],
+                max_new_tokens,
+                tokenizer.eos_token_id,
+                sampling,
+                generator,
+                grammar=grammar,
             )
             for i, text in zip(chunk, tokenizer.batch_decode(tokens, skip_special_tokens=True), strict=True):
                 texts[i] = text

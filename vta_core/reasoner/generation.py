@@ -21,6 +21,7 @@ import torch
 
 from vta_core.artifacts import ArtifactRef, require
 from vta_core.prompts.parser import ParsedAnswer, parse_answer
+from vta_core.reasoner.answer_grammar import AnswerGrammar
 from vta_core.reasoner.fast_decode import Sampling, fast_decode_texts
 
 LOG = logging.getLogger(__name__)
@@ -69,11 +70,17 @@ def decode_texts(
     on_batch: Callable[[int], None] | None = None,
     engine: Engine = "fast",
     seed: int = 0,
+    grammar: AnswerGrammar | None = None,
 ) -> list[str]:
-    """One completion per prompt, in the prompts' order; `on_batch(n)` after each batch of n prompts."""
+    """One completion per prompt, in the prompts' order; `on_batch(n)` after each batch of n prompts.
+    `grammar` (fast engine only) constrains every output to the answer format."""
     if engine == "fast":
         sampling = Sampling(temperature, _repetition_penalty(model))
-        return fast_decode_texts(model, tokenizer, prompts, batch_size, max_new_tokens, sampling, seed, on_batch)
+        return fast_decode_texts(
+            model, tokenizer, prompts, batch_size, max_new_tokens, sampling, seed, on_batch, grammar
+        )
+    if grammar is not None:
+        raise ValueError("the answer grammar needs the fast engine (generation.engine: fast)")
     order = np.argsort([-len(p) for p in prompts], kind="stable")
     texts: list[str] = [""] * len(prompts)
     for start in range(0, len(order), batch_size):
@@ -103,6 +110,7 @@ def generate(
     seed: int = 0,
     on_batch: Callable[[int], None] | None = None,
     engine: Engine = "fast",
+    constrained: bool = False,
 ) -> list[Decoded]:
     """Decode every record; unparsable outputs are retried (sampling at `retry_temperature`) `retries` times.
     `on_batch(n)` hears of each first-pass batch of n records (the retries are not counted)."""
@@ -110,7 +118,10 @@ def generate(
     model.eval()
     prompts = chat_prompts(tokenizer, records)
     started = time.perf_counter()
-    texts = decode_texts(model, tokenizer, prompts, batch_size, max_new_tokens, temperature, on_batch, engine, seed)
+    grammar = AnswerGrammar(tokenizer, horizon, max_new_tokens) if constrained else None
+    texts = decode_texts(
+        model, tokenizer, prompts, batch_size, max_new_tokens, temperature, on_batch, engine, seed, grammar
+    )
     results = [Decoded(t, parse_answer(t, horizon), 1) for t in texts]
     for attempt in range(2, retries + 2):
         failed = [i for i, r in enumerate(results) if not r.parsed.valid]
@@ -125,6 +136,7 @@ def generate(
             retry_temperature,
             engine=engine,
             seed=seed + attempt,
+            grammar=grammar,
         )
         for i, text in zip(failed, again, strict=False):
             results[i] = Decoded(text, parse_answer(text, horizon), attempt)

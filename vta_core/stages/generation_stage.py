@@ -133,6 +133,7 @@ def generation_stage(
             reasoner.seed,
             on_batch=steps.advance,
             engine=decoding.engine,
+            constrained=decoding.answer_grammar,
         )
         valid = np.array([d.parsed.valid for d in decoded], dtype=bool)
         if valid.any():

@@ -60,6 +60,7 @@ def rejection_stage(
         reasoner.seed,
         on_batch=steps.advance,
         engine=rejection_config.engine,
+        constrained=rejection_config.answer_grammar,
     )
     del sampler
     steps.finish()
