@@ -1,14 +1,18 @@
-"""Benchmark the reasoner stages end to end on one preset: stage times, test MSE, parse-failure rates.
+"""Benchmark the reasoner stages end to end on one preset: stage times, test MSE, parse, grounding, decode speed.
 
 Runs the real stage functions (data, annotation, prompts, analyst, then the reasoner's base,
 stage 0, stage 1, stage 2, stage 3 and the generation after each stage) into an ArtifactStore
 (a temporary folder unless --home is given; a rerun with the same --home reuses finished stages),
 without Prefect, and prints a table: seconds per stage, standardised test MSE (per-ticker mean,
 vta_core.evaluation.errors) on the windows whose output parsed, the persistence MSE on the same
-windows, and the parse-failure rate per split.
+windows, the parse-failure rate per split, the reasoning quality per stage and split (format validity,
+numeric grounding, claim consistency, conclusion agreement), and decoding speed on the stage-3 checkpoint:
+windows/s of transformers' `generate` as the stages decoded before (LoRA unmerged) against the fast engine
+(merged), with how many texts are identical (benchmarks/bench_decode.py). `--home runs/artifacts` after a
+`make run` of the same preset reuses every finished stage and only measures.
 
     .venv/bin/python benchmarks/bench_reasoner.py [--preset smoke|cpu] [--home DIR] [--threads N]
-                                                  [--set KEY=VALUE ...]
+                                                  [--decode-windows 512] [--set KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -23,12 +27,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from bench_decode import markdown as decode_markdown
+from bench_decode import time_decoding
 
 from vta_core.artifacts import ArtifactStore
 from vta_core.config import load_config
 from vta_core.data.windows import TARGET_COLUMN
-from vta_core.evaluation import errors, paper_numbers, predictions
+from vta_core.evaluation import errors, paper_numbers, predictions, reasoning_quality
+from vta_core.reasoner import corpus, generation, loading
 from vta_core.reasoner.generation import load_reasoner_forecasts
+from vta_core.reasoner.loading import Checkpoint
 from vta_core.stages import annotation_stage, cleanse_stage, loaders, prompts_stage, reasoner_common, windows_stage
 from vta_core.stages.analyst_stage import analyst_stage
 from vta_core.stages.generation_stage import generation_stage
@@ -70,6 +78,7 @@ def main() -> None:
     parser.add_argument("--preset", default="smoke")
     parser.add_argument("--home", type=Path, default=None)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--decode-windows", type=int, default=512, help="test windows for the decode speed table")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -180,6 +189,16 @@ def main() -> None:
             }
         )
     table = pd.DataFrame(rows)
+    quality = reasoning_quality.quality_summary(
+        pd.concat([pd.read_parquet(ref.file("quality.parquet")) for ref in gens.values()], ignore_index=True)
+    )
+    checkpoint = Checkpoint.read(stage3.path)
+    records = corpus.prompt_records(prompts, "test")
+    sample = np.sort(
+        np.random.default_rng(cfg.seed).choice(len(records), min(args.decode_windows, len(records)), replace=False)
+    )
+    _, tokenizer = loading.load_checkpoint(checkpoint, r, trainable=False)
+    speed = time_decoding(checkpoint, r, generation.chat_prompts(tokenizer, [records[i] for i in sample]))
     stage_table = pd.DataFrame({"stage": list(times), "seconds": [round(v, 1) for v in times.values()]})
     (home / "bench_reasoner.json").write_text(json.dumps({"times": times, "rows": rows}, indent=2, default=str))
     print(f"\npreset {args.preset}, threads {args.threads}, home {home}")
@@ -187,6 +206,10 @@ def main() -> None:
     print(f"\nupstream data stages {upstream:.1f} s; reasoner stages (training + generation) {reasoner_seconds:.1f} s")
     print(f"persistence test MSE (all test windows): {test_mse(persistence, scalers):.4f}")
     print(markdown(table))
+    print("\nreasoning quality (pooled over the decoded windows of each split)")
+    print(markdown(quality))
+    print(f"\ndecoding speed, stage-3 checkpoint, greedy, {len(sample)} test windows")
+    print(decode_markdown(speed))
     print("\npaper ablation (Qwen2.5-7B, test MSE): " + ", ".join(f"{m} {v}" for m, v in paper_numbers.ABLATION))
 
 

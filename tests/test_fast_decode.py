@@ -179,7 +179,9 @@ def test_the_automaton_allows_only_number_continuations(tiny):
 
     tok = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
     digits = {i for i in range(len(tokenizer)) if g.texts[i].isdigit()}
-    feed(g.think_open + tok("up") + g.think_close)
+    feed(g.think_open)
+    assert g.think_close[0] not in allowed()  # an empty reasoning would not parse
+    feed(tok("up") + g.think_close)
     assert row.forced == g.answer_open  # '\n<answer>[' is forced next
     feed(g.answer_open)
     assert allowed() == digits | {g.minus}
@@ -191,5 +193,7 @@ def test_the_automaton_allows_only_number_continuations(tiny):
     assert allowed() == digits
     feed(tok("5") + [g.comma] + g.separator[1:] + tok("7"))
     assert allowed() == digits | {g.point, g.bracket}  # the last value ends with ']'
+    feed(tok("8"))
+    assert allowed() == {g.point, g.bracket}  # two digits before the point (100 sd) is the most a value has
     feed([g.bracket])
     assert row.forced == g.close[1:] + [tokenizer.eos_token_id]

@@ -28,12 +28,17 @@ class State(IntEnum):
 
     FREE = 0  # forced rows (the choice is overridden) and finished rows
     THINK = 1  # anything but answer tags
+    THINK_FIRST = 8  # the first reasoning token: not '</think>' either (an empty reasoning does not parse)
     NUMBER_START = 2  # '-' or a digit
     AFTER_MINUS = 3  # a digit
     INTEGER = 4  # a digit, '.', or the end of the value
     AFTER_POINT = 5  # a digit
     FRACTION = 6  # a digit or the end of the value
     END_ONLY = 7  # the end of the value (the value is as long as allowed)
+    NEED_POINT = 9  # '.' or the end of the value (as many digits before the point as allowed)
+
+
+VALUE_CAN_END = (State.INTEGER, State.FRACTION, State.END_ONLY, State.NEED_POINT)
 
 
 @dataclass
@@ -45,13 +50,18 @@ class _Row:
     think_tokens: int = 0
     values: int = 0  # values completed in the answer
     value_tokens: int = 0
+    integer_digits: int = 0
 
 
 class AnswerGrammar:
     """Per-tokenizer token classes and the per-row automaton of the answer format."""
 
-    def __init__(self, tokenizer, horizon: int, max_new_tokens: int, max_value_tokens: int = 8):
-        self.horizon, self.max_value_tokens = horizon, max_value_tokens
+    def __init__(
+        self, tokenizer, horizon: int, max_new_tokens: int, max_value_tokens: int = 8, max_integer_digits: int = 2
+    ):
+        # Values are standardised prices: more than `max_integer_digits` digits before the point (100 standard
+        # deviations) is a runaway digit loop, not a forecast, so the grammar asks for the point there.
+        self.horizon, self.max_value_tokens, self.max_integer_digits = horizon, max_value_tokens, max_integer_digits
         vocab = len(tokenizer)
         self.texts = [tokenizer.decode([i]) for i in range(vocab)]
         digits = torch.tensor([t.isdigit() and t.isascii() for t in self.texts])
@@ -72,13 +82,16 @@ class AnswerGrammar:
                 f"max_new_tokens {max_new_tokens} leaves no room to think: the answer of {horizon} values "
                 f"needs up to {reserve} tokens"
             )
-        table = torch.zeros((len(State), vocab), dtype=torch.bool)
+        table = torch.zeros((max(State) + 1, vocab), dtype=torch.bool)
         table[State.FREE] = True
         table[State.THINK] = True
         for tag in ("<answer>", "</answer>", THINK_OPEN):
             ids = encode(tag)
             if len(ids) == 1:  # a tag that is one token can be kept out of the reasoning
                 table[State.THINK, ids[0]] = False
+        table[State.THINK_FIRST] = table[State.THINK]
+        if len(self.think_close) == 1:
+            table[State.THINK_FIRST, self.think_close[0]] = False
         table[State.NUMBER_START] = digits
         table[State.NUMBER_START, self.minus] = True
         table[State.AFTER_MINUS] = digits
@@ -86,6 +99,7 @@ class AnswerGrammar:
         table[State.INTEGER, self.point] = True
         table[State.AFTER_POINT] = digits
         table[State.FRACTION] = digits
+        table[State.NEED_POINT, self.point] = True
         self.table = table  # END tokens (',' or ']') are added per row: which one depends on the count
         self.comma, self.bracket = self.separator[0], self.close[0]
 
@@ -96,7 +110,7 @@ class AnswerGrammar:
         return ids[0]
 
     def start(self, rows: int) -> list[_Row]:
-        return [_Row(forced=list(self.think_open), after_forced=State.THINK) for _ in range(rows)]
+        return [_Row(forced=list(self.think_open), after_forced=State.THINK_FIRST) for _ in range(rows)]
 
     def _end_token(self, row: _Row) -> int:
         return self.bracket if row.values == self.horizon - 1 else self.comma
@@ -106,7 +120,7 @@ class AnswerGrammar:
         states = torch.tensor([int(r.state) for r in rows], device=logits.device)
         allowed = self.table.to(logits.device)[states]  # (b, V)
         for i, row in enumerate(rows):
-            if row.state in (State.INTEGER, State.FRACTION, State.END_ONLY):
+            if row.state in VALUE_CAN_END:
                 allowed[i, self._end_token(row)] = True
         forced = torch.tensor([r.forced[0] if r.forced else -1 for r in rows], device=logits.device)
         return logits.masked_fill(~allowed, float("-inf")), forced
@@ -119,7 +133,8 @@ class AnswerGrammar:
                 if not row.forced:
                     row.state = row.after_forced
                 continue
-            if row.state is State.THINK:
+            if row.state in (State.THINK, State.THINK_FIRST):
+                row.state = State.THINK
                 row.think_tokens += 1
                 row.tail = (row.tail + self.texts[token])[-32:]
                 if row.tail.endswith(THINK_CLOSE):
@@ -135,9 +150,9 @@ class AnswerGrammar:
         row.forced, row.after_forced, row.state = list(ids), then, State.FREE
 
     def _number(self, row: _Row, token: int) -> None:
-        if token in (self.comma, self.bracket) and row.state in (State.INTEGER, State.FRACTION, State.END_ONLY):
+        if token in (self.comma, self.bracket) and row.state in VALUE_CAN_END:
             row.values += 1
-            row.value_tokens = 0
+            row.value_tokens = row.integer_digits = 0
             if row.values == self.horizon:
                 self._force(row, self.close[1:] + [self.eos], State.FREE)
             elif len(self.separator) > 1:
@@ -151,8 +166,12 @@ class AnswerGrammar:
         elif token == self.point:
             row.state = State.AFTER_POINT
         elif row.state in (State.NUMBER_START, State.AFTER_MINUS):
-            row.state = State.INTEGER
+            row.state, row.integer_digits = State.INTEGER, len(self.texts[token])
+        elif row.state is State.INTEGER:
+            row.integer_digits += len(self.texts[token])
         elif row.state is State.AFTER_POINT:
             row.state = State.FRACTION
         if row.value_tokens >= self.max_value_tokens and row.state in (State.INTEGER, State.FRACTION):
             row.state = State.END_ONLY
+        elif row.state is State.INTEGER and row.integer_digits >= self.max_integer_digits:
+            row.state = State.NEED_POINT
