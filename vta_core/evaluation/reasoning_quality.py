@@ -80,6 +80,19 @@ class QualityScores:
     def consistency(self) -> float:
         return self.claims_consistent / self.claims_checked if self.claims_checked else math.nan
 
+    def row(self, model: str, split: str) -> tuple:
+        """One row of a quality table, in QUALITY_COLUMNS order."""
+        return (
+            model,
+            split,
+            self.valid,
+            self.numbers_quoted,
+            self.numbers_grounded,
+            self.claims_checked,
+            self.claims_consistent,
+            self.conclusion_agrees,
+        )
+
 
 def _finite(ind: Mapping[str, float], name: str) -> float | None:
     value = ind.get(name)

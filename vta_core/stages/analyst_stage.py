@@ -66,18 +66,7 @@ def analyst_stage(
                         s = reasoning_quality.score_narrative(
                             completion, prompt_text, ind, history[i, -1], ws.horizon, digits
                         )
-                        quality_rows.append(
-                            (
-                                ModelId.ANALYST,
-                                part,
-                                s.valid,
-                                s.numbers_quoted,
-                                s.numbers_grounded,
-                                s.claims_checked,
-                                s.claims_consistent,
-                                s.conclusion_agrees,
-                            )
-                        )
+                        quality_rows.append(s.row(ModelId.ANALYST, part))
             prompt_lines.close()
         evaluated = ws.select(EVALUATED)
         mask = np.isin(split, EVALUATED)

@@ -54,18 +54,7 @@ def _quality(
         prompt = "\n".join(m["content"] for m in r["prompt"])
         indicators = dict(zip(names, values[i], strict=True))
         s = reasoning_quality.score_narrative(d.text, prompt, indicators, last[i], ws.horizon, digits)
-        rows.append(
-            (
-                name,
-                split,
-                s.valid,
-                s.numbers_quoted,
-                s.numbers_grounded,
-                s.claims_checked,
-                s.claims_consistent,
-                s.conclusion_agrees,
-            )
-        )
+        rows.append(s.row(name, split))
     return rows
 
 
