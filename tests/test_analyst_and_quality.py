@@ -156,7 +156,7 @@ def test_analyst_says_flat_below_the_printed_precision():
     series = np.r_[np.linspace(0.8, 0.83, 9), 0.8312]
     forecast = np.full(10, 0.83121)  # prints as 0.8312, like the last price
     text = narrative(series, STATS, UP, forecast)
-    assert "stay flat, reaching 0.8312 after 10 days" in text
+    assert "stay flat from the last close 0.8312 over the next 10 days." in text
     assert forecast_direction(0.8312, 0.83121) == "flat" and forecast_direction(0.8312, 0.8313) == "rise"
     assert forecast_direction(0.8312, 0.8311) == "fall" and forecast_direction(0.8312, math.nan) == "flat"
     scores = score_narrative(text, PROMPT, UP, series[-1], 10)

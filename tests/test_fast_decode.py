@@ -197,3 +197,51 @@ def test_the_automaton_allows_only_number_continuations(tiny):
     assert allowed() == {g.point, g.bracket}  # two digits before the point (100 sd) is the most a value has
     feed([g.bracket])
     assert row.forced == g.close[1:] + [tokenizer.eos_token_id]
+
+
+@pytest.fixture(scope="module")
+def signed_tokenizer(tmp_path_factory):
+    """A tokenizer that, like Qwen2's on the analyst's answers, merges a value's minus into '[-' and ' -'."""
+    cfg = TinyModelConfig(
+        vocab_size=320, hidden_size=16, layers=1, heads=2, kv_heads=1, intermediate_size=32, max_positions=256
+    )
+    texts = [f"prices:\n[-0.{i}5, -1.{i}, 0.{i}]\n[0.{i}, -0.{i}] the price {WORDS[i]}" for i in range(len(WORDS))] * 8
+    path = tiny_model.build_tiny_model(texts, cfg, tmp_path_factory.mktemp("signed") / "model", seed=3)
+    return loading.load_checkpoint(
+        loading.Checkpoint(str(path), None), ReasonerConfig(device="cpu", tiny=cfg), trainable=False
+    )[1]
+
+
+def test_a_minus_merged_into_the_token_before_a_value_is_offered_not_lost(signed_tokenizer):
+    tokenizer = signed_tokenizer
+    g = AnswerGrammar(tokenizer, 3, 120)
+    tok = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    (open_plain,), (open_signed,) = tok("["), tok("[-")
+    (sep_plain,), (sep_signed,) = tok(" "), tok(" -")
+    assert g.signed == {open_plain: open_signed, sep_plain: sep_signed}
+    (row,) = g.start(1)
+
+    def feed(ids: list[int]) -> None:
+        for t in ids:
+            g.observe([row], [t])
+
+    def allowed() -> set[int]:
+        masked, forced = g.constrain(torch.zeros(1, len(tokenizer)), [row])
+        assert forced.item() == -1  # a choice, not a forced token
+        return set(torch.nonzero(masked[0] > -1).flatten().tolist())
+
+    feed(g.think_open + tok("up") + g.think_close)
+    assert row.forced == g.answer_open[:-1]  # '\n<answer>' forced, then '[' or '[-'
+    feed(row.forced.copy())
+    assert allowed() == {open_plain, open_signed}
+    feed([open_signed])
+    digits = {i for i in range(len(tokenizer)) if g.texts[i].isdigit()}
+    assert allowed() == digits  # the merged minus counts as the value's sign: a digit must follow
+    feed(tok("0") + [g.point] + tok("5") + [g.comma])
+    assert allowed() == {sep_plain, sep_signed}
+    feed([sep_signed] + tok("1") + [g.comma, sep_plain] + tok("2") + [g.bracket])
+    text = tokenizer.decode(g.think_open + tok("up") + g.think_close + g.answer_open[:-1])
+    text += tokenizer.decode([open_signed] + tok("0") + [g.point] + tok("5") + [g.comma, sep_signed] + tok("1"))
+    text += tokenizer.decode([g.comma, sep_plain] + tok("2") + g.close)
+    assert parse_answer(text, 3).forecast == (-0.5, -1.0, 2.0)
+    assert row.forced == g.close[1:] + [tokenizer.eos_token_id]

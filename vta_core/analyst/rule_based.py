@@ -137,8 +137,11 @@ def narrative(
     direction = {"rise": "rise", "fall": "fall", "flat": "stay flat"}[
         forecast_direction(last, float(forecast[-1]), digits)
     ]
+    # The conclusion restates the last close in the prompt's own words ("from the last close X"): a small
+    # reasoner learns to copy X by that pattern, then its answer from the conclusion (RESULTS.md).
+    reaching = "" if direction == "stay flat" else f", reaching {f(forecast[-1])}"
     sentences.append(
-        f"Weighing these signals, I expect the price to {direction}, reaching {f(forecast[-1])} "
-        f"after {len(forecast)} days."
+        f"Weighing these signals, I expect the price to {direction} from the last close {f(last)} "
+        f"over the next {len(forecast)} days{reaching}."
     )
     return f"<think>{' '.join(sentences)}</think>\n<answer>{series_text(forecast, digits)}</answer>"

@@ -92,6 +92,17 @@ class SFTStageConfig(Section):
         description="stage 0 only: keep these sentence indices (negative from the end) of the "
         "analyst's <think> block, so a tiny model learns short completions; None = the whole narrative",
     )
+    copy_epochs: Annotated[float, Field(ge=0)] = Field(
+        default=0.0,
+        description="stage 0 only: epochs of a copy curriculum before the warm start (0 = none): the same "
+        "records with the prompt cut to its last line, which states the last close, so a small model learns to "
+        "restate it and answer from it on short sequences first (RESULTS.md, stage-0 recipes)",
+    )
+    copy_synthetic_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        default=0.0,
+        description="stage 0 only: share of the copy records whose last close (in the prompt line and the "
+        "completion) is replaced by a random value with 0-9 before the point, so every digit is seen copied",
+    )
     save_steps: PositiveInt = 200
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 
 from vta_core.annotation.indicators import STAT_COLUMNS
 from vta_core.prompts.template import render
-from vta_core.prompts.text import indicator_block, series_text, statistics_block
+from vta_core.prompts.text import format_number, indicator_block, series_text, statistics_block
 
 LOG = logging.getLogger(__name__)
 # Digits one per token, words whole, other symbols one each: close to Qwen2-style tokenisers on this text.
@@ -46,6 +46,7 @@ def chat_records(
             "lookback": lookback,
             "horizon": horizon,
             "series": series_text(series[i], parts.digits),
+            "last_close": format_number(float(series[i][-1]), parts.digits),
             "statistics": statistics_block(dict(zip(STAT_COLUMNS, stats[i], strict=False)), parts.digits),
             "indicators": indicator_block(
                 dict(zip(indicator_names, indicators[i], strict=True)), parts.periods, parts.digits

@@ -21,9 +21,14 @@ DEFAULT_USER = (
     "Standardised prices of the last {lookback} trading days, oldest first:\n{series}\n\n"
     "Statistics:\n{statistics}\n\n"
     "Technical indicators:\n{indicators}\n\n"
-    "Predict the next {horizon} closing prices."
+    "Predict the next {horizon} closing prices from the last close {last_close}."
 )
-PLACEHOLDERS = frozenset({"lookback", "horizon", "series", "statistics", "indicators", "ticker", "end_date"})
+# The instruction repeats the last close (a departure from the paper's prompt, which shows it only as the last
+# series value): the concluding sentence of a narrative restates it with the same words, which a small model
+# copies from there by pattern (RESULTS.md, stage-0 recipes), so its answer starts from the right level.
+PLACEHOLDERS = frozenset(
+    {"lookback", "horizon", "series", "last_close", "statistics", "indicators", "ticker", "end_date"}
+)
 REQUIRED_USER = frozenset({"series", "horizon"})
 REQUIRED_SYSTEM_TEXT = ("<think>", "</think>", "<answer>", "</answer>")
 

@@ -36,6 +36,7 @@ class State(IntEnum):
     FRACTION = 6  # a digit or the end of the value
     END_ONLY = 7  # the end of the value (the value is as long as allowed)
     NEED_POINT = 9  # '.' or the end of the value (as many digits before the point as allowed)
+    SIGN_CHOICE = 10  # the token before a value, plain ('[', ' ') or with the value's minus merged ('[-', ' -')
 
 
 VALUE_CAN_END = (State.INTEGER, State.FRACTION, State.END_ONLY, State.NEED_POINT)
@@ -51,6 +52,7 @@ class _Row:
     values: int = 0  # values completed in the answer
     value_tokens: int = 0
     integer_digits: int = 0
+    plain: int = -1  # in SIGN_CHOICE: the plain token; its signed twin is AnswerGrammar.signed[plain]
 
 
 class AnswerGrammar:
@@ -102,12 +104,26 @@ class AnswerGrammar:
         table[State.NEED_POINT, self.point] = True
         self.table = table  # END tokens (',' or ']') are added per row: which one depends on the count
         self.comma, self.bracket = self.separator[0], self.close[0]
+        # Qwen2's pre-tokenizer keeps a run of punctuation together, so a trained model writes '[-0.3' and
+        # ', -0.3' with merged tokens ('[-', ' -'). Forcing the plain '[' or ' ' would leave it only a bare
+        # '-' it never saw there, and it drops the sign; so where a signed twin exists the last token
+        # before a value is the model's choice between the two.
+        self.signed = {
+            plain: twin
+            for plain in (self.answer_open[-1], self.separator[-1])
+            if (twin := self._signed_twin(encode, self.texts[plain])) is not None
+        }
 
     @staticmethod
     def _single(ids: list[int], text: str) -> int:
         if len(ids) != 1:
             raise ValueError(f"the answer grammar needs {text!r} to be one token, the tokenizer gives {ids}")
         return ids[0]
+
+    @staticmethod
+    def _signed_twin(encode, text: str) -> int | None:
+        ids = encode(text + "-")
+        return ids[0] if len(ids) == 1 else None
 
     def start(self, rows: int) -> list[_Row]:
         return [_Row(forced=list(self.think_open), after_forced=State.THINK_FIRST) for _ in range(rows)]
@@ -122,6 +138,8 @@ class AnswerGrammar:
         for i, row in enumerate(rows):
             if row.state in VALUE_CAN_END:
                 allowed[i, self._end_token(row)] = True
+            elif row.state is State.SIGN_CHOICE:
+                allowed[i, [row.plain, self.signed[row.plain]]] = True
         forced = torch.tensor([r.forced[0] if r.forced else -1 for r in rows], device=logits.device)
         return logits.masked_fill(~allowed, float("-inf")), forced
 
@@ -147,18 +165,25 @@ class AnswerGrammar:
             self._number(row, token)
 
     def _force(self, row: _Row, ids: list[int], then: State) -> None:
+        if then is State.NUMBER_START and ids and ids[-1] in self.signed:
+            ids, then, row.plain = ids[:-1], State.SIGN_CHOICE, ids[-1]
         row.forced, row.after_forced, row.state = list(ids), then, State.FREE
+        if not ids:
+            row.state = then
 
     def _number(self, row: _Row, token: int) -> None:
+        if row.state is State.SIGN_CHOICE:
+            signed = token == self.signed[row.plain]
+            row.state = State.AFTER_MINUS if signed else State.NUMBER_START
+            row.value_tokens = int(signed)
+            return
         if token in (self.comma, self.bracket) and row.state in VALUE_CAN_END:
             row.values += 1
             row.value_tokens = row.integer_digits = 0
             if row.values == self.horizon:
                 self._force(row, self.close[1:] + [self.eos], State.FREE)
-            elif len(self.separator) > 1:
-                self._force(row, self.separator[1:], State.NUMBER_START)
             else:
-                row.state = State.NUMBER_START
+                self._force(row, self.separator[1:], State.NUMBER_START)
             return
         row.value_tokens += 1
         if token == self.minus:

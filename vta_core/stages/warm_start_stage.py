@@ -9,7 +9,7 @@ import time
 from vta_core.artifacts import ArtifactRef, require
 from vta_core.config.reasoner_sections import LoRAConfig, ReasonerConfig, SFTStageConfig
 from vta_core.identities import StageName
-from vta_core.reasoner import corpus, loading, training, trl_configs
+from vta_core.reasoner import copy_curriculum, corpus, loading, training, trl_configs
 from vta_core.reasoner.loading import Checkpoint
 from vta_core.stage_keys import StageOutput, stage
 from vta_core.stages.reasoner_common import finish_training, seed_everything
@@ -45,11 +45,25 @@ def warm_start_stage(
     )
     work = out.work_dir()
     log = training.ProgressLog("stage 0", progress)
+    copy_records = 0
+    if warm_start.copy_epochs > 0:
+        rows, texts = copy_curriculum.copy_rows(records, completions, warm_start.copy_synthetic_fraction, reasoner.seed)
+        LOG.info("stage 0: copy curriculum, %d records x %g epochs", len(rows), warm_start.copy_epochs)
+        copy_records = len(rows)
+        model = training.run_sft(
+            model,
+            tokenizer,
+            datasets.Dataset.from_dict(corpus.sft_rows(rows, texts)),
+            trl_configs.sft_config(
+                warm_start.model_copy(update={"epochs": warm_start.copy_epochs}), reasoner, work / "copy"
+            ),
+            training.ProgressLog("stage 0 copy", progress),
+        )
     model = training.run_sft(
         model,
         tokenizer,
         datasets.Dataset.from_dict(corpus.sft_rows(records, completions)),
-        trl_configs.sft_config(warm_start, reasoner, work),
+        trl_configs.sft_config(warm_start, reasoner, work / "narratives"),
         log,
     )
     if not warm_start.full_finetune:
@@ -58,6 +72,6 @@ def warm_start_stage(
         model.save_pretrained(folder / "model")
         tokenizer.save_pretrained(folder / "model")
         Checkpoint(base=str(final / "model"), adapter=None).write(folder, final)
-        finish_training(log, folder, started, {"records": len(records)})
+        finish_training(log, folder, started, {"records": len(records), "copy_records": copy_records})
     shutil.rmtree(work, ignore_errors=True)
     return out.ref
