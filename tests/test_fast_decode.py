@@ -181,7 +181,10 @@ def test_the_automaton_allows_only_number_continuations(tiny):
     digits = {i for i in range(len(tokenizer)) if g.texts[i].isdigit()}
     feed(g.think_open)
     assert g.think_close[0] not in allowed()  # an empty reasoning would not parse
-    feed(tok("up") + g.think_close)
+    feed(tok("up"))
+    assert tokenizer.eos_token_id not in allowed()  # nor would a sequence that ends inside the reasoning
+    assert g.think_close[0] in allowed()
+    feed(g.think_close)
     assert row.forced == g.answer_open  # '\n<answer>[' is forced next
     feed(g.answer_open)
     assert allowed() == digits | {g.minus}

@@ -91,6 +91,8 @@ class AnswerGrammar:
             ids = encode(tag)
             if len(ids) == 1:  # a tag that is one token can be kept out of the reasoning
                 table[State.THINK, ids[0]] = False
+        # Ending the sequence inside the reasoning would leave no answer (sampling at T = 1 did, 3 in 1,000).
+        table[State.THINK, self.eos] = False
         table[State.THINK_FIRST] = table[State.THINK]
         if len(self.think_close) == 1:
             table[State.THINK_FIRST, self.think_close[0]] = False
