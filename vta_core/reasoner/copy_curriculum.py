@@ -16,10 +16,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from vta_core.prompts.parser import parse_answer
 from vta_core.prompts.text import format_number
 
 _SERIES = re.compile(r"\[([^\]]*)\]")
-_ANSWER = re.compile(r"<answer>\s*\[([^\]]*)\]")
 
 
 def _number(text: str) -> re.Pattern[str]:
@@ -38,10 +38,10 @@ def last_close_text(record: dict) -> str:
     return match.group(1).split(",")[-1].strip()
 
 
-def _answers_only(completion: str, value: str) -> bool:
+def _answers_only(completion: str, value: str, horizon: int) -> bool:
     """Whether every answer value is `value` (a flat forecast: the value can be replaced consistently)."""
-    match = _ANSWER.search(completion)
-    return match is not None and all(v.strip() == value for v in match.group(1).split(","))
+    parsed = parse_answer(completion, horizon)
+    return parsed.valid and all(v == float(value) for v in parsed.forecast)
 
 
 def random_last_close(rng: np.random.Generator, digits: int = 4) -> str:
@@ -66,7 +66,7 @@ def copy_rows(
                 f"{record.get('window_end_date')}): the copy curriculum needs a template ending with "
                 "'{last_close}'"
             )
-        if rng.random() < synthetic_fraction and _answers_only(completion, last):
+        if rng.random() < synthetic_fraction and _answers_only(completion, last, len(record["target"])):
             value = random_last_close(rng, digits)
             line, completion = _number(last).sub(value, line), _number(last).sub(value, completion)
         rows.append({**record, "prompt": [{"role": "user", "content": line}]})
