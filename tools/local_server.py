@@ -266,14 +266,19 @@ class LocalServer:
     def run_deployment(self, name: str, parameters: Mapping[str, Any] | None = None) -> str:
         """Start a flow run of a deployment ("flow/deployment"; parameters merge with its defaults); its id."""
         url = f"/deployments/{self.deployment(name)['id']}/create_flow_run"
+        response = self._send("POST", url, json={"parameters": dict(parameters or {})})
+        return str(response.json()["id"])
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """A request that waits out a busy server: a SQLite-backed server answers 503 for a moment (seen on
+        create_flow_run after a previous test's runs and on deleting a schedule while the scheduler works)."""
         for attempt in range(5):
-            response = self.http.post(url, json={"parameters": dict(parameters or {})})
-            # A busy SQLite-backed server answers 503 for a moment (seen once after a previous test's runs).
+            response = self.http.request(method, url, **kwargs)
             if response.status_code != 503:
                 break
             time.sleep(2.0 * (attempt + 1))
         response.raise_for_status()
-        return str(response.json()["id"])
+        return response
 
     def add_interval_schedule(
         self, name: str, seconds: float, anchor: datetime, parameters: Mapping[str, Any] | None = None
@@ -287,14 +292,12 @@ class LocalServer:
                 "parameters": dict(parameters or {}),
             }
         ]
-        response = self.http.post(f"/deployments/{self.deployment(name)['id']}/schedules", json=body)
-        response.raise_for_status()
+        response = self._send("POST", f"/deployments/{self.deployment(name)['id']}/schedules", json=body)
         return str(response.json()[0]["id"])
 
     def delete_schedule(self, name: str, schedule_id: str) -> None:
         """Remove a deployment's schedule; the server also deletes the runs it had scheduled and not yet started."""
-        response = self.http.delete(f"/deployments/{self.deployment(name)['id']}/schedules/{schedule_id}")
-        response.raise_for_status()
+        self._send("DELETE", f"/deployments/{self.deployment(name)['id']}/schedules/{schedule_id}")
 
     def flow_run(self, flow_run_id: str) -> dict[str, Any]:
         response = self.http.get(f"/flow_runs/{flow_run_id}")
