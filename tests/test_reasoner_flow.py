@@ -28,7 +28,7 @@ TINY = [
     "max_positions: 1024, corpus_records: 50}",
     "reasoner.lora={rank: 2, alpha: 4, dropout: 0.0}",
     "reasoner.warm_start={max_records: 16, max_steps: 2, batch_size: 8, think_sentences: [-1], save_steps: 50, "
-    "copy_epochs: 1, copy_synthetic_fraction: 0.5}",
+    "copy_epochs: 1, copy_synthetic_fraction: 0.5, level_shift_fraction: 1.0}",
     "reasoner.stage1={max_steps: 1, batch_size: 4, num_generations: 2, max_completion_length: 8, max_records: 8}",
     "reasoner.rejection={max_windows: 8, batch_size: 8, max_new_tokens: 8, sft: {max_steps: 1, batch_size: 4}}",
     "reasoner.stage3={max_steps: 1, batch_size: 4, num_generations: 2, max_completion_length: 8, max_records: 8}",
@@ -57,6 +57,7 @@ def test_reasoning_flow_caches_each_stage(harness, executed, tmp_path):
     assert set(first.generations) == {f"reasoner_stage{i}" for i in range(4)}
     stage0 = json.loads(first.stage0.file("training_report.json").read_text())
     assert stage0["copy_records"] == stage0["records"] == 16  # the copy curriculum ran before the narratives
+    assert 12 <= stage0["level_shifted"] <= 16  # every record shifted but those whose direction would flip
 
     final = first.final_generation
     narratives = pd.read_parquet(final.file("narratives.parquet"))

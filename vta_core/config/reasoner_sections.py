@@ -103,6 +103,15 @@ class SFTStageConfig(Section):
         description="stage 0 only: share of the copy records whose last close (in the prompt line and the "
         "completion) is replaced by a random value with 0-9 before the point, so every digit is seen copied",
     )
+    level_shift_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        default=0.0,
+        description="stage 0 only: share of the narrative records whose price levels (series, statistics, SMA, "
+        "EMA, Bollinger bands, last close, reasoning, answer) all move by one random nonzero integer, so a small "
+        "model also copies values beyond the training range (test windows drift to 12)",
+    )
+    level_shift_max: Annotated[int, Field(ge=1, le=50)] = Field(
+        default=12, description="stage 0 only: the largest |k| of the level shift"
+    )
     save_steps: PositiveInt = 200
 
 

@@ -9,7 +9,7 @@ import time
 from vta_core.artifacts import ArtifactRef, require
 from vta_core.config.reasoner_sections import LoRAConfig, ReasonerConfig, SFTStageConfig
 from vta_core.identities import StageName
-from vta_core.reasoner import copy_curriculum, corpus, loading, training, trl_configs
+from vta_core.reasoner import copy_curriculum, corpus, level_shift, loading, training, trl_configs
 from vta_core.reasoner.loading import Checkpoint
 from vta_core.stage_keys import StageOutput, stage
 from vta_core.stages.reasoner_common import finish_training, seed_everything
@@ -59,6 +59,11 @@ def warm_start_stage(
             ),
             training.ProgressLog("stage 0 copy", progress),
         )
+    records, completions, shifted = level_shift.level_shift_rows(
+        records, completions, warm_start.level_shift_fraction, warm_start.level_shift_max, reasoner.seed
+    )
+    if shifted:
+        LOG.info("stage 0: %d of %d narrative records moved by a level shift", shifted, len(records))
     model = training.run_sft(
         model,
         tokenizer,
@@ -72,6 +77,8 @@ def warm_start_stage(
         model.save_pretrained(folder / "model")
         tokenizer.save_pretrained(folder / "model")
         Checkpoint(base=str(final / "model"), adapter=None).write(folder, final)
-        finish_training(log, folder, started, {"records": len(records), "copy_records": copy_records})
+        finish_training(
+            log, folder, started, {"records": len(records), "copy_records": copy_records, "level_shifted": shifted}
+        )
     shutil.rmtree(work, ignore_errors=True)
     return out.ref
