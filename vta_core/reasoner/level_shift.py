@@ -69,7 +69,8 @@ def shift_prompt(user: str, k: int, digits: int = 4) -> str:
 def shift_completion(completion: str, k: int, digits: int = 4) -> str:
     """The analyst's completion with the price levels its reasoning quotes and its answer moved by k."""
     shift = _shifter(k, digits)
-    if _ANSWER.search(completion) is None or _SERIES.search(_ANSWER.search(completion).group(2)) is None:
+    answer = _ANSWER.search(completion)
+    if answer is None or _SERIES.search(answer.group(2)) is None:
         raise LevelShiftError("no '<answer>[...]</answer>' in the completion")
     text = _THINK.sub(
         lambda m: m.group(1) + _PROSE_LEVEL.sub(lambda n: n.group(1) + shift(n.group(2)), m.group(2)) + m.group(3),
@@ -88,10 +89,11 @@ def shift_record(record: dict, completion: str, k: int, digits: int = 4) -> tupl
     new_completion = shift_completion(completion, k, digits)
     after = parse_answer(new_completion, horizon)
     user = record["prompt"][-1]["content"]
-    last = float(_SERIES.search(user).group(1).split(",")[-1]) if _SERIES.search(user) else None
-    if not (before.valid and after.valid) or last is None:
+    series = _SERIES.search(user)
+    if not (before.valid and after.valid) or series is None:
         raise LevelShiftError(f"unparsable record {record.get('ticker')} {record.get('window_end_date')}")
-    new_last = float(shift_prompt(user, k, digits).split("[", 1)[1].split("]", 1)[0].split(",")[-1])
+    last_text = series.group(1).split(",")[-1].strip()
+    last, new_last = float(last_text), float(_shifter(k, digits)(last_text))
     if forecast_direction(last, before.forecast[-1], digits) != forecast_direction(
         new_last, after.forecast[-1], digits
     ):
