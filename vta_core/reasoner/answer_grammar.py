@@ -137,11 +137,20 @@ class AnswerGrammar:
         """Mask logits (b, V) to each row's allowed tokens; also the forced token of each row (-1: none)."""
         states = torch.tensor([int(r.state) for r in rows], device=logits.device)
         allowed = self.table.to(logits.device)[states]  # (b, V)
+        # Per-row extras (the end token of a value, the two sign choices) in one indexed write: one tensor
+        # write per row made grammar decoding about 1.4x slower (RESULTS.md, decoding speed).
+        extra_rows: list[int] = []
+        extra_tokens: list[int] = []
         for i, row in enumerate(rows):
             if row.state in VALUE_CAN_END:
-                allowed[i, self._end_token(row)] = True
+                extra_rows.append(i)
+                extra_tokens.append(self._end_token(row))
             elif row.state is State.SIGN_CHOICE:
-                allowed[i, [row.plain, self.signed[row.plain]]] = True
+                extra_rows += [i, i]
+                extra_tokens += [row.plain, self.signed[row.plain]]
+        if extra_rows:
+            index = torch.tensor([extra_rows, extra_tokens], device=logits.device)
+            allowed[index[0], index[1]] = True
         forced = torch.tensor([r.forced[0] if r.forced else -1 for r in rows], device=logits.device)
         return logits.masked_fill(~allowed, float("-inf")), forced
 
