@@ -21,6 +21,7 @@ import numpy as np
 from vta_core.analyst.rule_based import forecast_direction
 from vta_core.prompts.parser import parse_answer
 from vta_core.prompts.text import INDICATOR_LABELS, NOT_AVAILABLE, format_number
+from vta_core.reasoner.copy_curriculum import last_close_text
 
 _NUMBER = r"[+-]?\d+(?:\.\d+)?"
 # Prompt lines whose value is a price level: the statistics and the level indicators (period labels vary).
@@ -88,11 +89,13 @@ def shift_record(record: dict, completion: str, k: int, digits: int = 4) -> tupl
     before = parse_answer(completion, horizon)
     new_completion = shift_completion(completion, k, digits)
     after = parse_answer(new_completion, horizon)
-    user = record["prompt"][-1]["content"]
-    series = _SERIES.search(user)
-    if not (before.valid and after.valid) or series is None:
+    try:
+        last_text = last_close_text(record)
+    except ValueError as err:
+        raise LevelShiftError(str(err)) from err
+    if not (before.valid and after.valid):
         raise LevelShiftError(f"unparsable record {record.get('ticker')} {record.get('window_end_date')}")
-    last_text = series.group(1).split(",")[-1].strip()
+    user = record["prompt"][-1]["content"]
     last, new_last = float(last_text), float(_shifter(k, digits)(last_text))
     if forecast_direction(last, before.forecast[-1], digits) != forecast_direction(
         new_last, after.forecast[-1], digits
