@@ -60,7 +60,7 @@ def test_narrative_parses_and_is_grounded_and_consistent():
     parsed = parse_answer(text, 10)
     assert parsed.valid, parsed.error
     np.testing.assert_allclose(parsed.forecast, forecast, rtol=1e-3)
-    for phrase in ("uptrend", "RSI is 78, which is overbought", "strong trend", "bullish", "rise"):
+    for phrase in ("uptrend", "RSI is 78.00, which is overbought", "strong trend", "bullish", "rise"):
         assert phrase in text
     scores = score_narrative(text, PROMPT, UP, SERIES[-1], 10)
     assert scores.valid and scores.consistency == 1.0

@@ -24,7 +24,9 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from vta_core.prompts.text import INDICATOR_LABELS, format_number
+import numpy as np
+
+from vta_core.prompts.text import INDICATOR_LABELS
 
 STD_MARK = " (std)"
 
@@ -127,7 +129,9 @@ def _format(value: float) -> str:
     if abs(value) >= 1:
         text = f"{value:.2f}"
         return "0.00" if text == "-0.00" else text
-    return format_number(value, 3)
+    # Trimmed for display ("0.5", "0.0008"): the prompt's fixed width is for the model, not the reader.
+    text = np.format_float_positional(value, precision=3, unique=False, fractional=False, trim="-")
+    return "0" if text == "-0" else text
 
 
 def _within(position: int, spans: list[tuple[int, int]]) -> bool:

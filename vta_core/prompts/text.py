@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-import numpy as np
 
 NOT_AVAILABLE = "n/a"
 
@@ -27,11 +26,20 @@ INDICATOR_LABELS = {
 
 
 def format_number(value: float, digits: int = 4) -> str:
-    """`digits` significant digits, never scientific notation; NaN/inf -> 'n/a'; no '-0'."""
+    """Exactly `digits` significant digits, trailing zeros kept ("5" -> "5.000"); never scientific notation.
+
+    Fixed width matters to the reasoner: a last close printed "5" or "-2" made the small model stutter
+    ("[5.0, 5.0, 55.0, ...]"), while the same value printed "5.000" is copied cleanly. Integers of
+    `digits` digits or more print without a dot ("1234"); NaN/inf -> 'n/a'; no '-0'.
+    """
     if value is None or not math.isfinite(value):
         return NOT_AVAILABLE
-    text = np.format_float_positional(float(value), precision=digits, unique=False, fractional=False, trim="-")
-    return "0" if text in {"-0", "0", "-0."} else text
+    # The exponent after rounding ("9.9996" -> "10.00"), then that many decimals. numpy's positional
+    # formatter drops a zero that rounding creates (0.964 -> "0.964", not "0.9640"), so it is not used here.
+    exponent = int(f"{float(value):.{digits - 1}e}".split("e")[1])
+    decimals = digits - 1 - exponent
+    text = f"{round(float(value), decimals):.{max(decimals, 0)}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
 def series_text(values: Sequence[float], digits: int = 4) -> str:
