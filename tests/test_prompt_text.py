@@ -13,13 +13,16 @@ from vta_core.prompts.text import format_number, indicator_block, series_text, s
     ("value", "text"),
     [
         (12345.678, "12350"),
-        (0.000123456, "0.0001235"),
+        (0.000123456, "0.0001"),  # at most 4 decimals: the width stays near-constant
+        (0.007331, "0.0073"),
+        (-0.007331, "-0.0073"),
+        (0.03496, "0.0350"),
         (-1.23456, "-1.235"),
         (0.5, "0.5000"),
         (100.0, "100.0"),
         (0.0, "0.000"),
         (-0.0, "0.000"),
-        (-0.00001, "-0.00001000"),
+        (-0.00001, "0.0000"),
         (71.23, "71.23"),
         (5.0, "5.000"),
         (-2.0, "-2.000"),
@@ -34,7 +37,7 @@ from vta_core.prompts.text import format_number, indicator_block, series_text, s
         (0.99996, "1.000"),
     ],
 )
-def test_four_significant_digits(value, text):
+def test_four_significant_digits_at_most_four_decimals(value, text):
     assert format_number(value) == text
 
 

@@ -1,10 +1,9 @@
-"""Numbers and blocks of text that go into prompts: 4 significant digits, 'n/a' for missing values."""
+"""Numbers and blocks of text that go into prompts: 4 significant digits, at most 4 decimals, 'n/a' if missing."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-
 
 NOT_AVAILABLE = "n/a"
 
@@ -26,18 +25,20 @@ INDICATOR_LABELS = {
 
 
 def format_number(value: float, digits: int = 4) -> str:
-    """Exactly `digits` significant digits, trailing zeros kept ("5" -> "5.000"); never scientific notation.
+    """`digits` significant digits with trailing zeros kept ("5" -> "5.000"), but never more than `digits`
+    decimals ("0.007331" -> "0.0073"); never scientific notation.
 
-    Fixed width matters to the reasoner: a last close printed "5" or "-2" made the small model stutter
-    ("[5.0, 5.0, 55.0, ...]"), while the same value printed "5.000" is copied cleanly. Integers of
-    `digits` digits or more print without a dot ("1234"); NaN/inf -> 'n/a'; no '-0'.
+    A near-constant width matters to the reasoner. A last close printed "5" or "-2" made the small model
+    stutter ("[5.0, 5.0, 55.0, ...]"), and so did 8 characters of "0.007331" (21 of the 23 garbled answers of
+    31,047 in the run with trailing zeros, RESULTS.md); "5.000" and "0.0073" are copied cleanly. Integers
+    of `digits` digits or more print without a dot ("1234"); NaN/inf -> 'n/a'; no '-0'.
     """
     if value is None or not math.isfinite(value):
         return NOT_AVAILABLE
     # The exponent after rounding ("9.9996" -> "10.00"), then that many decimals. numpy's positional
     # formatter drops a zero that rounding creates (0.964 -> "0.964", not "0.9640"), so it is not used here.
     exponent = int(f"{float(value):.{digits - 1}e}".split("e")[1])
-    decimals = digits - 1 - exponent
+    decimals = min(digits - 1 - exponent, digits)
     text = f"{round(float(value), decimals):.{max(decimals, 0)}f}"
     return text[1:] if text.startswith("-") and float(text) == 0 else text
 
