@@ -35,6 +35,7 @@ from vta_core.artifacts import ArtifactRef, ArtifactStore
 from vta_core.config import load_config
 from vta_core.data.windows import TARGET_COLUMN
 from vta_core.evaluation import errors, paper_numbers, predictions, reasoning_quality
+from vta_core.identities import REASONER_STAGE_MODELS
 from vta_core.reasoner import corpus, generation, loading
 from vta_core.reasoner.generation import load_reasoner_forecasts
 from vta_core.reasoner.loading import Checkpoint
@@ -176,7 +177,7 @@ def main() -> None:
                 generation_stage,
                 ident,
                 r.generation.keyed_for(final=name == "stage 3"),
-                f"reasoner ({name})",
+                REASONER_STAGE_MODELS[name.replace(" ", "")],  # the flow's model names: the same keys as its run
                 n,
                 ref,
                 prompts,
@@ -229,7 +230,10 @@ def main() -> None:
     (home / "bench_reasoner.json").write_text(json.dumps({"times": times, "rows": rows}, indent=2, default=str))
     print(f"\npreset {args.preset}, threads {args.threads}, home {home}")
     print(markdown(stage_table))
-    print(f"\nupstream data stages {upstream:.1f} s; reasoner stages (training + generation) {reasoner_seconds:.1f} s")
+    print(
+        f"\nthis invocation: upstream data stages {upstream:.1f} s, reasoner stages (training + generation) "
+        f"{reasoner_seconds:.1f} s; {len(REUSED)} stages reused from --home"
+    )
     print(f"persistence test MSE (all test windows): {test_mse(persistence, scalers):.4f}")
     print(markdown(table))
     print("\nreasoning quality (pooled over the decoded windows of each split)")
