@@ -23,6 +23,7 @@ import json
 import logging
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +51,12 @@ from vta_core.stages.warm_start_stage import warm_start_stage
 LOG = logging.getLogger("bench_reasoner")
 
 
-REUSED: set[str] = set()  # labels of stages found complete in --home (their seconds are the recorded ones)
+@dataclass
+class StageTimes:
+    """Seconds per stage label; `reused`: the labels found complete in --home (their seconds are the recorded ones)."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    reused: set[str] = field(default_factory=set)
 
 
 def recorded_seconds(ref: ArtifactRef) -> float:
@@ -61,21 +67,21 @@ def recorded_seconds(ref: ArtifactRef) -> float:
     return float("nan")
 
 
-def timed(label: str, times: dict[str, float], fn, *args, **kwargs):
+def timed(label: str, times: StageTimes, fn, *args, **kwargs):
     """Run a stage and time it, unless its artifact is already complete in the store: stages do not check
     their own cache (the Prefect task layer does), so without this a rerun would recompute every stage."""
     if args and isinstance(args[-1], ArtifactStore):  # stages take their store as a keyword
         args, kwargs = args[:-1], {**kwargs, "store": args[-1]}
     done = fn.output(*args, **kwargs).ref
     if done.is_complete():
-        times[label] = recorded_seconds(done)
-        REUSED.add(label)
-        LOG.info("%s: reused %s (recorded %.1f s)", label, done.path, times[label])
+        times.seconds[label] = recorded_seconds(done)
+        times.reused.add(label)
+        LOG.info("%s: reused %s (recorded %.1f s)", label, done.path, times.seconds[label])
         return done
     started = time.perf_counter()
     out = fn(*args, **kwargs)
-    times[label] = time.perf_counter() - started
-    LOG.info("%s: %.1f s", label, times[label])
+    times.seconds[label] = time.perf_counter() - started
+    LOG.info("%s: %.1f s", label, times.seconds[label])
     return out
 
 
@@ -107,7 +113,7 @@ def main() -> None:
     cfg = load_config(args.preset, overrides=args.overrides, environ={})
     home = args.home or Path(tempfile.mkdtemp(prefix="bench_reasoner_"))
     store, r = ArtifactStore(home), cfg.reasoner
-    times: dict[str, float] = {}
+    times = StageTimes()
     total = time.perf_counter()
     cleaned = timed(
         "data: cleanse",
@@ -222,17 +228,19 @@ def main() -> None:
     speed = time_decoding(checkpoint, r, generation.chat_prompts(tokenizer, [records[i] for i in sample]))
     stage_table = pd.DataFrame(
         {
-            "stage": list(times),
-            "seconds": [round(v, 1) for v in times.values()],
-            "source": ["recorded by the run that made it" if k in REUSED else "measured now" for k in times],
+            "stage": list(times.seconds),
+            "seconds": [round(v, 1) for v in times.seconds.values()],
+            "source": [
+                "recorded by the run that made it" if k in times.reused else "measured now" for k in times.seconds
+            ],
         }
     )
-    (home / "bench_reasoner.json").write_text(json.dumps({"times": times, "rows": rows}, indent=2, default=str))
+    (home / "bench_reasoner.json").write_text(json.dumps({"times": times.seconds, "rows": rows}, indent=2, default=str))
     print(f"\npreset {args.preset}, threads {args.threads}, home {home}")
     print(markdown(stage_table))
     print(
         f"\nthis invocation: upstream data stages {upstream:.1f} s, reasoner stages (training + generation) "
-        f"{reasoner_seconds:.1f} s; {len(REUSED)} stages reused from --home"
+        f"{reasoner_seconds:.1f} s; {len(times.reused)} stages reused from --home"
     )
     print(f"persistence test MSE (all test windows): {test_mse(persistence, scalers):.4f}")
     print(markdown(table))
