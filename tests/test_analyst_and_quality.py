@@ -21,7 +21,7 @@ from vta_core.evaluation.reasoning_quality import (
 )
 from vta_core.evaluation.report import quality_markdown
 from vta_core.prompts.parser import parse_answer
-from vta_core.prompts.text import INDICATOR_LABELS
+from vta_core.prompts.text import INDICATOR_LABELS, format_number
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -69,6 +69,62 @@ def test_narrative_parses_and_is_grounded_and_consistent():
     assert scores.numbers_quoted - scores.numbers_grounded <= 2
 
 
+DOWN = {**UP, "sma": 1.2, "ema": 1.0, "macd": -0.2, "adx": 15.0, "rsi": 22.0, "stoch_k": 50.0}
+DOWN |= {"bb_upper": 1.5, "bb_lower": 0.95}
+
+
+@pytest.mark.parametrize(
+    ("indicators", "sentences"),
+    [
+        (
+            UP,
+            [
+                "The price and the EMA are above the SMA: an uptrend.",
+                "MACD is bullish and ADX shows a strong trend.",
+                "RSI is overbought and Stochastic %K is overbought.",
+                "The price is inside the Bollinger bands.",
+            ],
+        ),
+        (
+            DOWN,
+            [
+                "The price and the EMA are below the SMA: a downtrend.",
+                "MACD is bearish and ADX shows a weak trend.",
+                "RSI is oversold and Stochastic %K is mid-range.",
+                "The price is below the lower Bollinger band.",
+            ],
+        ),
+        ({**UP, "sma": 0.8, "adx": 22.0, "rsi": math.nan}, ["no clear trend.", "a moderate trend.", "%K is overb"]),
+        ({k: math.nan for k in UP}, ["There is not enough data for the moving averages. Weighing"]),
+    ],
+)
+def test_qualitative_narrative_states_the_same_judgements_in_words(indicators, sentences):
+    forecast = damped_trend(SERIES[None, :], 10, 0.5)[0]
+    text = narrative(SERIES, STATS, indicators, forecast, style="qualitative")
+    for sentence in sentences:
+        assert sentence in text
+    assert text.split("Weighing")[1] == narrative(SERIES, STATS, indicators, forecast).split("Weighing")[1]
+    assert parse_answer(text, 10).valid
+
+
+def test_qualitative_narratives_are_consistent_and_quote_only_the_conclusion():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        ind = {
+            k: v * rng.uniform(-0.5, 2.0) if k not in ("rsi", "stoch_k", "adx") else rng.uniform(0, 100)
+            for k, v in UP.items()
+        }
+        ind["willr"] = -rng.uniform(0, 100)
+        series = SERIES + rng.normal(0, 0.3)
+        forecast = damped_trend(series[None, :], 10, 1.0)[0]
+        text = narrative(series, STATS, ind, forecast, style="qualitative")
+        scores = score_narrative(text, PROMPT, ind, series[-1], 10)
+        assert scores.consistency == 1.0 and scores.claims_checked >= 3, text
+        reasoning = parse_answer(text, 10).reasoning
+        quoted = re.findall(r"-?\d+\.\d+|\d+", reasoning.replace("%K", "").replace("%R", ""))
+        assert set(quoted) <= {format_number(series[-1]), format_number(forecast[-1]), "10"}, reasoning
+
+
 def test_missing_indicators_read_as_undetermined():
     nan = {k: math.nan for k in UP}
     text = narrative(SERIES, STATS, nan, [0.9] * 10)
@@ -84,6 +140,12 @@ def test_missing_indicators_read_as_undetermined():
         ("A clear downtrend with a weak trend reading.", 2, 0),
         ("An uptrend, bullish MACD, strong trend.", 3, 3),
         ("Nothing to claim here.", 0, 0),
+        # A zone or sign word after a named indicator is checked against that indicator (RSI 78, %K 85, MACD > 0).
+        ("RSI is neutral.", 1, 0),
+        ("RSI is overbought and Stochastic %K is mid-range.", 2, 1),
+        ("Williams %R is -10.00 (overbought). MACD is bearish.", 2, 1),
+        ("MACD is bullish and ADX shows a strong trend.", 2, 2),
+        ("The mood is neutral.", 0, 0),  # no indicator named: a middle word claims nothing
     ],
 )
 def test_claim_consistency(reasoning, checked, consistent):
@@ -91,6 +153,15 @@ def test_claim_consistency(reasoning, checked, consistent):
     scores = score_narrative(completion, PROMPT, UP, SERIES[-1], 2)
     assert (scores.claims_checked, scores.claims_consistent) == (checked, consistent)
     assert math.isnan(scores.consistency) if checked == 0 else scores.consistency == consistent / checked
+
+
+def test_a_named_oscillator_owns_its_zone_word():
+    """RSI 60 with %K 85: the any-oscillator rule would accept "RSI is overbought"; attribution does not."""
+    mixed = {**UP, "rsi": 60.0}
+    claims = lambda text: score_narrative(f"<think>{text}</think><answer>[1]</answer>", PROMPT, mixed, 0.9, 1)  # noqa: E731
+    assert (claims("RSI is overbought.").claims_checked, claims("RSI is overbought.").claims_consistent) == (1, 0)
+    assert claims("RSI is neutral and Stochastic %K is overbought.").consistency == 1.0
+    assert claims("The stock is overbought.").consistency == 1.0  # unattributed: any oscillator in its zone
 
 
 def test_grounding_counts_invented_numbers():

@@ -55,6 +55,29 @@ def test_a_synthetic_last_close_replaces_every_copy_and_nothing_else():
     assert texts[1] == RISE_TEXT and rows[1]["prompt"][0]["content"].endswith("last close 0.5.")
 
 
+THINKING = (
+    "<think>The price and the EMA are above the SMA: an uptrend. RSI is neutral. I expect the price to rise from "
+    "the last close 0.5 over the next 2 days, reaching 0.6.</think>\n<answer>[0.55, 0.6]</answer>"
+)
+
+
+def test_instruction_rows_keep_the_concluding_sentence_and_indicator_rows_the_indicator_block():
+    (short,), (text,) = copy_rows([RISE], [THINKING], 0.0, seed=0)
+    assert short["prompt"][0]["content"] == "Predict the next 2 closing prices from the last close 0.5."
+    assert text == RISE_TEXT  # the judgements need the indicators, which the last line does not show
+    (row,), (text,) = copy_rows([RISE], [THINKING], 0.0, seed=0, context="indicators")
+    assert row["prompt"] == [
+        {
+            "role": "user",
+            "content": "Statistics:\n- Mean: 0.12\n\nPredict the next 2 closing prices from the last close 0.5.",
+        }
+    ]
+    assert text == THINKING
+    # A synthetic last close would contradict the indicators: such a row keeps the instruction alone.
+    (row,), (text,) = copy_rows([FLAT], [_flat("0.12")], 1.0, seed=3, context="indicators")
+    assert "\n" not in row["prompt"][0]["content"] and "0.12" not in text
+
+
 def test_a_number_that_only_starts_like_the_last_close_is_not_replaced():
     text = _flat("0.12").replace("over the next", "above 0.123 over the next")
     _, (out,) = copy_rows([FLAT], [text], 1.0, seed=1)

@@ -97,6 +97,16 @@ def test_compact_narrative_keeps_chosen_sentences():
     assert corpus.compact_narrative(text, None) == text
 
 
+def test_the_warm_start_reads_the_chosen_narrative_style_and_the_tokenizer_sees_both():
+    record = {"prompt": [{"role": "user", "content": "p"}], "completion": "quoted 0.5", "qualitative": "in words"}
+    assert corpus.warm_start_completion(record, "quoted") == "quoted 0.5"
+    assert corpus.warm_start_completion(record, "qualitative") == "in words"
+    assert list(corpus.tokenizer_corpus([record])) == ["p", "quoted 0.5", "in words"]
+    old = {"prompt": [], "completion": "x", "ticker": "XOM", "window_end_date": "2016-03-04"}
+    with pytest.raises(KeyError, match="XOM 2016-03-04 has no 'qualitative' narrative"):
+        corpus.warm_start_completion(old, "qualitative")
+
+
 TINY = TinyModelConfig(
     vocab_size=400,
     hidden_size=16,

@@ -26,6 +26,7 @@ WILLR_HIGH, WILLR_LOW = -20.0, -80.0
 ADX_STRONG, ADX_WEAK = 25.0, 20.0
 
 Direction = Literal["rise", "fall", "flat"]
+NarrativeStyle = Literal["quoted", "qualitative"]
 
 
 def forecast_direction(last: float, final: float, digits: int = 4) -> Direction:
@@ -114,26 +115,78 @@ def _bollinger(last: float, ind: Mapping[str, float], f) -> str | None:
     return f"The price is inside the Bollinger bands ({f(lower)} to {f(upper)})."
 
 
+def _zone(value: float | None, high: float, low: float, middle: str) -> str | None:
+    if not _ok(value):
+        return None
+    return "overbought" if value > high else "oversold" if value < low else middle
+
+
+def _qualitative(last: float, ind: Mapping[str, float]) -> list[str]:
+    """Trend, momentum, overbought / oversold and volatility in words, without quoting a number: the same
+    judgements as the quoted narrative (same thresholds), short enough for a tiny reasoner to carry."""
+    sma, ema = ind.get("sma"), ind.get("ema")
+    if not (_ok(sma) and _ok(ema)):
+        out = ["There is not enough data for the moving averages."]
+    elif last > sma and ema > sma:
+        out = ["The price and the EMA are above the SMA: an uptrend."]
+    elif last < sma and ema < sma:
+        out = ["The price and the EMA are below the SMA: a downtrend."]
+    else:
+        out = ["The price and the EMA disagree about the SMA: no clear trend."]
+    macd, adx = ind.get("macd"), ind.get("adx")
+    momentum = []
+    if _ok(macd):
+        momentum.append(f"MACD is {'bullish' if macd > 0 else 'bearish' if macd < 0 else 'neutral'}")
+    if _ok(adx):
+        strength = "a strong trend" if adx > ADX_STRONG else "a weak trend" if adx < ADX_WEAK else "a moderate trend"
+        momentum.append(f"ADX shows {strength}")
+    if momentum:
+        out.append(" and ".join(momentum) + ".")
+    zones = [
+        f"{name} is {zone}"
+        for name, zone in (
+            ("RSI", _zone(ind.get("rsi"), RSI_HIGH, RSI_LOW, "neutral")),
+            ("Stochastic %K", _zone(ind.get("stoch_k"), STOCH_HIGH, STOCH_LOW, "mid-range")),
+        )
+        if zone is not None
+    ]
+    if zones:
+        out.append(" and ".join(zones) + ".")
+    upper, lower = ind.get("bb_upper"), ind.get("bb_lower")
+    if _ok(upper) and _ok(lower):
+        where = "above the upper" if last > upper else "below the lower" if last < lower else "inside the"
+        out.append(f"The price is {where} Bollinger band{'s' if where == 'inside the' else ''}.")
+    return out
+
+
 def narrative(
     series: Sequence[float],
     stats: Mapping[str, float],
     ind: Mapping[str, float],
     forecast: Sequence[float],
     digits: int = 4,
+    style: NarrativeStyle = "quoted",
 ) -> str:
-    """The full completion: `<think> ... </think>` then `<answer> [...] </answer>`."""
+    """The full completion: `<think> ... </think>` then `<answer> [...] </answer>`.
+
+    style "quoted" states every statistic and indicator value it judges (the analyst's own narrative);
+    "qualitative" states the same judgements in words and quotes only the last close and the forecast's end
+    (the warm-start corpus of a tiny reasoner, which cannot carry many copied numbers: RESULTS.md)."""
     f = lambda v: format_number(v, digits)  # noqa: E731
     last = float(series[-1])
-    sentences = [
-        f"Over the window the price ranged from {f(stats['min'])} (day {int(stats['min_day'])}) "
-        f"to {f(stats['max'])} (day {int(stats['max_day'])}), with mean {f(stats['mean'])}.",
-        _trend(last, ind, f),
-        *_momentum_and_strength(ind, f),
-        *_oscillators(ind, f),
-    ]
-    band = _bollinger(last, ind, f)
-    if band:
-        sentences.append(band)
+    if style == "qualitative":
+        sentences = _qualitative(last, ind)
+    else:
+        sentences = [
+            f"Over the window the price ranged from {f(stats['min'])} (day {int(stats['min_day'])}) "
+            f"to {f(stats['max'])} (day {int(stats['max_day'])}), with mean {f(stats['mean'])}.",
+            _trend(last, ind, f),
+            *_momentum_and_strength(ind, f),
+            *_oscillators(ind, f),
+        ]
+        band = _bollinger(last, ind, f)
+        if band:
+            sentences.append(band)
     direction = {"rise": "rise", "fall": "fall", "flat": "stay flat"}[
         forecast_direction(last, float(forecast[-1]), digits)
     ]

@@ -87,6 +87,12 @@ class SFTStageConfig(Section):
     max_grad_norm: Annotated[float, Field(gt=0)] = 1.0
     max_records: PositiveInt | None = Field(default=None, description="seeded subsample of training records")
     max_length: PositiveInt = 1024
+    narrative: Literal["quoted", "qualitative"] = Field(
+        default="quoted",
+        description="stage 0 only: the analyst narratives to learn: 'quoted' states every value it judges, "
+        "'qualitative' the same trend, momentum, overbought / oversold and volatility judgements in words, "
+        "quoting only the last close and the forecast (a tiny model cannot carry many copied numbers)",
+    )
     think_sentences: tuple[int, ...] | None = Field(
         default=None,
         description="stage 0 only: keep these sentence indices (negative from the end) of the "
@@ -97,6 +103,12 @@ class SFTStageConfig(Section):
         description="stage 0 only: epochs of a copy curriculum before the warm start (0 = none): the same "
         "records with the prompt cut to its last line, which states the last close, so a small model learns to "
         "restate it and answer from it on short sequences first (RESULTS.md, stage-0 recipes)",
+    )
+    copy_context: Literal["instruction", "indicators"] = Field(
+        default="instruction",
+        description="stage 0 only: what a copy record's prompt keeps: 'instruction' its last line (the completion "
+        "is then the concluding sentence alone), 'indicators' also the indicator block before it (the completion "
+        "is then whole, so the model learns its judgements of the indicators on short sequences too)",
     )
     copy_synthetic_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
         default=0.0,

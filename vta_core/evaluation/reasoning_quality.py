@@ -3,8 +3,11 @@
 - format validity: the completion parses (`vta_core.prompts.parser`);
 - numeric grounding: share of the numbers quoted in the reasoning that also appear in the prompt
   (compared at the prompt's precision, so "71.23" matches a prompt value 71.2345 shown as 71.23);
-- claim consistency: share of checkable claims that the window's indicators support, e.g.
-  "overbought" only when RSI, Stochastic %K or Williams %R is in its overbought zone;
+- claim consistency: share of checkable claims that the window's indicators support: a zone or sign word
+  after a named indicator is checked against that indicator ("RSI is overbought" only when RSI > 70, "RSI is
+  neutral" only when it is in 30-70, "MACD is bearish" only when MACD < 0); an unattributed "overbought" when
+  RSI, Stochastic %K or Williams %R is in its overbought zone, "uptrend" when the price or the EMA is above
+  the SMA, and so on;
 - conclusion agreement: the direction word of the reasoning's concluding sentence ("rise", "fall", "stay
   flat", ...) agrees with the answer's direction (its last value against the last price, at the printed
   precision: `rule_based.forecast_direction`, the rule the analyst writes its conclusion with).
@@ -127,6 +130,36 @@ def _claims(ind: Mapping[str, float], last: float) -> dict[str, Callable[[], boo
     }
 
 
+# An indicator named earlier in the same sentence owns a zone or sign word: "RSI is neutral and Stochastic %K
+# is overbought" claims %K overbought and RSI neutral, so each is checked against its own reading (a lenient
+# "any oscillator" rule would pass "RSI is overbought" whenever %K alone is). Text is lower-cased first.
+_OWNER = re.compile(r"(?<![\w-])(rsi|stochastic %k|williams %r|macd)(?![\w-])")
+_ZONES = {"rsi": ("rsi", RSI_HIGH, RSI_LOW), "stochastic %k": ("stoch_k", STOCH_HIGH, STOCH_LOW)} | {
+    "williams %r": ("willr", WILLR_HIGH, WILLR_LOW)
+}
+_MIDDLE_WORDS = ("neutral", "mid-range")
+
+
+def _owner(text: str, start: int) -> str | None:
+    """The indicator named last before `start` in the same sentence, if any."""
+    sentence_start = max(text.rfind(". ", 0, start), text.rfind("; ", 0, start)) + 1
+    names = _OWNER.findall(text, sentence_start, start)
+    return names[-1] if names else None
+
+
+def _owned_claim(owner: str, word: str, ind: Mapping[str, float]) -> bool | None:
+    """Whether the named indicator supports the word (None: the word is no claim about that indicator)."""
+    if owner == "macd":
+        macd = _finite(ind, "macd")
+        sign = {"bullish": lambda v: v > 0, "bearish": lambda v: v < 0, "neutral": lambda v: v == 0}.get(word)
+        return None if sign is None else macd is not None and sign(macd)
+    name, high, low = _ZONES[owner]
+    value = _finite(ind, name)
+    zone = {"overbought": lambda v: v > high, "oversold": lambda v: v < low}
+    test = zone.get(word) or ((lambda v: low <= v <= high) if word in _MIDDLE_WORDS else None)
+    return None if test is None else value is not None and test(value)
+
+
 def _negated(text: str, start: int) -> bool:
     """Whether the word at `start` is negated ("not overbought", "no clear rise")."""
     return _NEGATION.search(text[max(0, start - 20) : start]) is not None
@@ -172,13 +205,19 @@ def score_narrative(
     grounded = sum(q in prompt_numbers for q in quoted)
     text = reasoning.lower()
     checked = consistent = 0
-    for word, supported in _claims(indicators, last_price).items():
+    claims = _claims(indicators, last_price)
+    for word in (*claims, *_MIDDLE_WORDS):
         # Negated mentions ("not overbought") make no claim.
         for match in re.finditer(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text):
             if _negated(text, match.start()):
                 continue
-            checked += 1
-            consistent += bool(supported())
+            owner = _owner(text, match.start())
+            verdict = _owned_claim(owner, word, indicators) if owner is not None else None
+            if verdict is None and word in claims:
+                verdict = claims[word]()
+            if verdict is not None:
+                checked += 1
+                consistent += verdict
     agrees = conclusion_agrees(reasoning, parsed.forecast, last_price, digits) if parsed.valid else None
     return QualityScores(parsed.valid, len(quoted), grounded, checked, consistent, agrees)
 

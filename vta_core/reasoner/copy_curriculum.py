@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
 from vta_core.prompts.parser import parse_answer
 from vta_core.prompts.text import format_number
+from vta_core.reasoner.corpus import compact_narrative
+
+CopyContext = Literal["instruction", "indicators"]
 
 _SERIES = re.compile(r"\[([^\]]*)\]")
 
@@ -51,14 +55,25 @@ def random_last_close(rng: np.random.Generator, digits: int = 4) -> str:
 
 
 def copy_rows(
-    records: Sequence[dict], completions: Sequence[str], synthetic_fraction: float, seed: int, digits: int = 4
+    records: Sequence[dict],
+    completions: Sequence[str],
+    synthetic_fraction: float,
+    seed: int,
+    digits: int = 4,
+    context: CopyContext = "instruction",
 ) -> tuple[list[dict], list[str]]:
-    """Records whose prompt is only the user message's last line, with their completions; in a seeded
-    `synthetic_fraction` of the flat ones the last close is replaced (prompt line and completion alike)."""
+    """Short records with their completions. context "instruction": the prompt is the user message's last line
+    and the completion its concluding sentence alone (sentences about indicators the line does not show would
+    teach the model to invent them). "indicators": the prompt is the user message's last two paragraphs (the
+    default template's indicator block and instruction) and the completion is whole, so the model also learns to
+    read its trend and oscillator judgements off the indicator lines on short sequences. In a seeded
+    `synthetic_fraction` of the flat records the last close is replaced (prompt line and completion alike); those
+    keep the instruction alone, since a replaced last close would contradict the indicators (price vs SMA)."""
     rng = np.random.default_rng(seed)
     rows, texts = [], []
-    for record, completion in zip(records, completions, strict=True):
-        line = record["prompt"][-1]["content"].rsplit("\n", 1)[-1]
+    for record, full in zip(records, completions, strict=True):
+        user = record["prompt"][-1]["content"]
+        line, completion = user.rsplit("\n", 1)[-1], compact_narrative(full, (-1,))
         last = last_close_text(record)
         if last not in line:
             raise ValueError(
@@ -69,6 +84,8 @@ def copy_rows(
         if rng.random() < synthetic_fraction and _answers_only(completion, last, len(record["target"])):
             value = random_last_close(rng, digits)
             line, completion = _number(last).sub(value, line), _number(last).sub(value, completion)
+        elif context == "indicators":
+            line, completion = "\n\n".join(user.split("\n\n")[-2:]), full
         rows.append({**record, "prompt": [{"role": "user", "content": line}]})
         texts.append(completion)
     return rows, texts

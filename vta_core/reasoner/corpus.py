@@ -36,6 +36,17 @@ def analyst_records(analyst: ArtifactRef, split: str = "train") -> list[dict]:
     return list(read_jsonl(path))
 
 
+def warm_start_completion(record: dict, style: str) -> str:
+    """The analyst's narrative of a record in the chosen style ("quoted": `completion`, "qualitative")."""
+    field = "completion" if style == "quoted" else style
+    if field not in record:
+        raise KeyError(
+            f"analyst record {record.get('ticker')} {record.get('window_end_date')} has no {style!r} narrative "
+            "(rebuild the analyst artifact)"
+        )
+    return record[field]
+
+
 def compact_narrative(completion: str, keep: Sequence[int] | None) -> str:
     """The completion with only the chosen sentences of its <think> block (indices; negative from the end)."""
     if keep is None:
@@ -62,8 +73,9 @@ def tokenizer_corpus(records: Sequence[dict]) -> Iterator[str]:
     for record in records:
         for message in record["prompt"]:
             yield message["content"]
-        if "completion" in record:
-            yield record["completion"]
+        for style in ("completion", "qualitative"):
+            if style in record:
+                yield record[style]
 
 
 def sft_rows(records: Sequence[dict], completions: Sequence[str]) -> dict[str, list]:

@@ -60,7 +60,11 @@ def analyst_stage(
                     parsed = parse_answer(completion, ws.horizon)
                     parsed_forecasts[i] = parsed.forecast if parsed.valid else np.nan
                     if part in analyst.narratives_for:
-                        sink.write(json.dumps({**record, "completion": completion}) + "\n")
+                        # The same analysis in words (no quoted values): the warm start's choice for a tiny model.
+                        qualitative = rule_based.narrative(
+                            history[i], {}, ind, forecasts[i], digits, style="qualitative"
+                        )
+                        sink.write(json.dumps({**record, "completion": completion, "qualitative": qualitative}) + "\n")
                     if part in EVALUATED:
                         prompt_text = "\n".join(m["content"] for m in record["prompt"])
                         s = reasoning_quality.score_narrative(

@@ -36,7 +36,10 @@ def warm_start_stage(
     started, final = time.perf_counter(), out.final_path
     seed_everything(reasoner)
     records = corpus.subsample(corpus.analyst_records(analyst, "train"), warm_start.max_records, reasoner.seed)
-    completions = [corpus.compact_narrative(r["completion"], warm_start.think_sentences) for r in records]
+    completions = [
+        corpus.compact_narrative(corpus.warm_start_completion(r, warm_start.narrative), warm_start.think_sentences)
+        for r in records
+    ]
     model, tokenizer = loading.load_checkpoint(
         Checkpoint.read(require(base).path),
         reasoner,
@@ -47,7 +50,13 @@ def warm_start_stage(
     log = training.ProgressLog("stage 0", progress)
     copy_records = 0
     if warm_start.copy_epochs > 0:
-        rows, texts = copy_curriculum.copy_rows(records, completions, warm_start.copy_synthetic_fraction, reasoner.seed)
+        rows, texts = copy_curriculum.copy_rows(
+            records,
+            completions,
+            warm_start.copy_synthetic_fraction,
+            reasoner.seed,
+            context=warm_start.copy_context,
+        )
         LOG.info("stage 0: copy curriculum, %d records x %g epochs", len(rows), warm_start.copy_epochs)
         copy_records = len(rows)
         model = training.run_sft(
