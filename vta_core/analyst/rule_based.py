@@ -65,13 +65,41 @@ def _ok(value: float | None) -> TypeGuard[float]:
     return value is not None and math.isfinite(value)
 
 
+# One judgement per indicator, shared by the quoted and the qualitative narrative (same thresholds, same words).
+def _zone(value: float | None, high: float, low: float, middle: str) -> str | None:
+    if not _ok(value):
+        return None
+    return "overbought" if value > high else "oversold" if value < low else middle
+
+
+def _sign_word(value: float, positive: str, negative: str, zero: str) -> str:
+    return positive if value > 0 else negative if value < 0 else zero
+
+
+def _adx_strength(adx: float) -> str:
+    return "a strong trend" if adx > ADX_STRONG else "a weak trend" if adx < ADX_WEAK else "a moderate trend"
+
+
+def _trend_kind(last: float, sma: float, ema: float) -> Literal["up", "down", "mixed"]:
+    if last > sma and ema > sma:
+        return "up"
+    if last < sma and ema < sma:
+        return "down"
+    return "mixed"
+
+
+def _band_position(last: float, upper: float, lower: float) -> Literal["above", "below", "inside"]:
+    return "above" if last > upper else "below" if last < lower else "inside"
+
+
 def _trend(last: float, ind: Mapping[str, float], f) -> str:
     sma, ema = ind.get("sma"), ind.get("ema")
     if not (_ok(sma) and _ok(ema)):
         return "There is not enough data for the moving averages, so the trend is undetermined."
-    if last > sma and ema > sma:
+    kind = _trend_kind(last, sma, ema)
+    if kind == "up":
         return f"The last price {f(last)} is above the SMA {f(sma)} and the EMA {f(ema)} is above the SMA: an uptrend."
-    if last < sma and ema < sma:
+    if kind == "down":
         return f"The last price {f(last)} is below the SMA {f(sma)} and the EMA {f(ema)} is below the SMA: a downtrend."
     return f"The last price {f(last)}, the SMA {f(sma)} and the EMA {f(ema)} disagree: no clear trend."
 
@@ -80,14 +108,11 @@ def _oscillators(ind: Mapping[str, float], f) -> list[str]:
     out = []
     rsi, k, willr = ind.get("rsi"), ind.get("stoch_k"), ind.get("willr")
     if _ok(rsi):
-        state = "overbought" if rsi > RSI_HIGH else "oversold" if rsi < RSI_LOW else "neutral"
-        out.append(f"RSI is {f(rsi)}, which is {state}.")
+        out.append(f"RSI is {f(rsi)}, which is {_zone(rsi, RSI_HIGH, RSI_LOW, 'neutral')}.")
     if _ok(k):
-        state = "overbought" if k > STOCH_HIGH else "oversold" if k < STOCH_LOW else "mid-range"
-        out.append(f"Stochastic %K is {f(k)} ({state}).")
+        out.append(f"Stochastic %K is {f(k)} ({_zone(k, STOCH_HIGH, STOCH_LOW, 'mid-range')}).")
     if _ok(willr):
-        state = "overbought" if willr > WILLR_HIGH else "oversold" if willr < WILLR_LOW else "mid-range"
-        out.append(f"Williams %R is {f(willr)} ({state}).")
+        out.append(f"Williams %R is {f(willr)} ({_zone(willr, WILLR_HIGH, WILLR_LOW, 'mid-range')}).")
     return out
 
 
@@ -95,12 +120,11 @@ def _momentum_and_strength(ind: Mapping[str, float], f) -> list[str]:
     out = []
     mom, macd, adx = ind.get("momentum"), ind.get("macd"), ind.get("adx")
     if _ok(mom):
-        out.append(f"Momentum is {f(mom)}, {'positive' if mom > 0 else 'negative' if mom < 0 else 'flat'}.")
+        out.append(f"Momentum is {f(mom)}, {_sign_word(mom, 'positive', 'negative', 'flat')}.")
     if _ok(macd):
-        out.append(f"The MACD line is {f(macd)}, {'bullish' if macd > 0 else 'bearish' if macd < 0 else 'neutral'}.")
+        out.append(f"The MACD line is {f(macd)}, {_sign_word(macd, 'bullish', 'bearish', 'neutral')}.")
     if _ok(adx):
-        strength = "a strong trend" if adx > ADX_STRONG else "a weak trend" if adx < ADX_WEAK else "a moderate trend"
-        out.append(f"ADX is {f(adx)}, indicating {strength}.")
+        out.append(f"ADX is {f(adx)}, indicating {_adx_strength(adx)}.")
     return out
 
 
@@ -108,38 +132,40 @@ def _bollinger(last: float, ind: Mapping[str, float], f) -> str | None:
     upper, lower = ind.get("bb_upper"), ind.get("bb_lower")
     if not (_ok(upper) and _ok(lower)):
         return None
-    if last > upper:
+    position = _band_position(last, upper, lower)
+    if position == "above":
         return f"The price is above the upper Bollinger band {f(upper)}."
-    if last < lower:
+    if position == "below":
         return f"The price is below the lower Bollinger band {f(lower)}."
     return f"The price is inside the Bollinger bands ({f(lower)} to {f(upper)})."
 
 
-def _zone(value: float | None, high: float, low: float, middle: str) -> str | None:
-    if not _ok(value):
-        return None
-    return "overbought" if value > high else "oversold" if value < low else middle
+_TREND_WORDS = {
+    "up": "The price and the EMA are above the SMA: an uptrend.",
+    "down": "The price and the EMA are below the SMA: a downtrend.",
+    "mixed": "The price and the EMA disagree about the SMA: no clear trend.",
+}
+_BAND_WORDS = {
+    "above": "The price is above the upper Bollinger band.",
+    "below": "The price is below the lower Bollinger band.",
+    "inside": "The price is inside the Bollinger bands.",
+}
 
 
 def _qualitative(last: float, ind: Mapping[str, float]) -> list[str]:
     """Trend, momentum, overbought / oversold and volatility in words, without quoting a number: the same
     judgements as the quoted narrative (same thresholds), short enough for a tiny reasoner to carry."""
     sma, ema = ind.get("sma"), ind.get("ema")
-    if not (_ok(sma) and _ok(ema)):
-        out = ["There is not enough data for the moving averages."]
-    elif last > sma and ema > sma:
-        out = ["The price and the EMA are above the SMA: an uptrend."]
-    elif last < sma and ema < sma:
-        out = ["The price and the EMA are below the SMA: a downtrend."]
+    if _ok(sma) and _ok(ema):
+        out = [_TREND_WORDS[_trend_kind(last, sma, ema)]]
     else:
-        out = ["The price and the EMA disagree about the SMA: no clear trend."]
+        out = ["There is not enough data for the moving averages."]
     macd, adx = ind.get("macd"), ind.get("adx")
     momentum = []
     if _ok(macd):
-        momentum.append(f"MACD is {'bullish' if macd > 0 else 'bearish' if macd < 0 else 'neutral'}")
+        momentum.append(f"MACD is {_sign_word(macd, 'bullish', 'bearish', 'neutral')}")
     if _ok(adx):
-        strength = "a strong trend" if adx > ADX_STRONG else "a weak trend" if adx < ADX_WEAK else "a moderate trend"
-        momentum.append(f"ADX shows {strength}")
+        momentum.append(f"ADX shows {_adx_strength(adx)}")
     if momentum:
         out.append(" and ".join(momentum) + ".")
     zones = [
@@ -154,8 +180,7 @@ def _qualitative(last: float, ind: Mapping[str, float]) -> list[str]:
         out.append(" and ".join(zones) + ".")
     upper, lower = ind.get("bb_upper"), ind.get("bb_lower")
     if _ok(upper) and _ok(lower):
-        where = "above the upper" if last > upper else "below the lower" if last < lower else "inside the"
-        out.append(f"The price is {where} Bollinger band{'s' if where == 'inside the' else ''}.")
+        out.append(_BAND_WORDS[_band_position(last, upper, lower)])
     return out
 
 
