@@ -12,7 +12,7 @@ from vta_core.data.windows import TARGET_COLUMN
 from vta_core.fusion.conditioning import ConditioningError, attributes_for
 from vta_core.fusion.guidance import guided
 from vta_core.fusion.model import FusionModel
-from vta_core.fusion.training import FusionArrays, fit_fusion, guided_mse, predict_conditional
+from vta_core.fusion.training import FusionArrays, backbone_views, fit_fusion, guided_mse, predict_conditional
 from vta_core.models import base, trainer
 
 
@@ -161,6 +161,49 @@ def test_same_seed_gives_the_same_fusion_weights():
     assert states[0].keys() == states[1].keys() and any(k.startswith("backbone.") for k in states[0])
     for k in states[0]:
         assert torch.equal(states[0][k], states[1][k]), k
+
+
+def _dropout_backbone(seed: int = 0):
+    """A backbone with dropout: a frozen one in train mode would give psi different features every batch."""
+    trainer.seed_everything(seed)
+    config = BackboneConfig(d_model=16, n_heads=2, n_layers=1, dropout=0.3)
+    net = base.build("calf", config, base.DataShape(10, 5, 6, TARGET_COLUMN), n_prototypes=8, prototype_dim=16)
+    net.set_prototypes(torch.randn(8, 16))
+    return net
+
+
+def test_a_frozen_backbone_stays_in_eval_mode_while_psi_trains():
+    psi = FusionModel(_dropout_backbone(), 3, 16, finetune_backbone=False).train()
+    assert psi.training and psi.encode.training and not psi.backbone.training
+    tuned = FusionModel(_dropout_backbone(), 3, 16, finetune_backbone=True).train()
+    assert tuned.backbone.training  # a fine-tuned backbone trains with its dropout
+
+
+def test_reused_backbone_views_train_the_same_psi_as_running_the_backbone_every_batch():
+    """The frozen backbone's view is computed once (fit_fusion's default); running the backbone in every
+    batch and every validation pass instead gives the same history and weights."""
+    results, states = [], []
+    config = FusionTrainingConfig(hidden=16, p_uncond=0.3, train=TrainingConfig(epochs=3, patience=3, batch_size=64))
+    for reuse in (True, False):
+        net = _dropout_backbone()
+        train, val = _oracle_arrays(300, 8, net.eval()), _oracle_arrays(80, 9, net)
+        psi = FusionModel(net, 3, 16, finetune_backbone=False)
+        results.append(fit_fusion(psi, train, val, config, seed=3, reuse_views=reuse))
+        states.append(psi.conditioning_state())
+    assert [r.history for r in results][0] and results[0].best_epoch == results[1].best_epoch
+    for a, b in zip(results[0].history, results[1].history, strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
+        assert a["val_guided_mse"] == pytest.approx(b["val_guided_mse"], rel=1e-5)
+    assert states[0].keys() == states[1].keys()
+    for k in states[0]:
+        torch.testing.assert_close(states[0][k], states[1][k], rtol=1e-4, atol=1e-6)
+
+
+def test_a_fine_tuned_backbone_has_no_reusable_view():
+    net = _dropout_backbone()
+    psi = FusionModel(net, 3, 16, finetune_backbone=True)
+    with pytest.raises(ValueError, match="fine-tuned backbone"):
+        backbone_views(psi, _oracle_arrays(8, 0, net.eval()))
 
 
 def test_validation_picks_the_guidance_scale_and_never_looks_at_test():

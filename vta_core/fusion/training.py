@@ -3,6 +3,9 @@ token, checkpoint chosen on the guided forecast's per-ticker validation MSE.
 
 Every batch indexes all per-window arrays (x, y, c, available, y_phi) with the same row numbers, so
 shuffled batches keep each window with its own conditioning (the paper's code misaligned them).
+With a frozen backbone, its view of every train and validation window is computed once, before the first
+epoch, and batches index it like the arrays: the same result as running the backbone in every batch, and
+the cpu preset's fusion epochs fell from about 4 s to a fraction of a second.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ import torch
 from vta_core.config.model_sections import FusionTrainingConfig
 from vta_core.evaluation.selection import per_ticker_mse
 from vta_core.fusion.guidance import guided
-from vta_core.fusion.model import FusionModel
-from vta_core.models.trainer import TrainResult, train_loop
+from vta_core.fusion.model import BackboneView, FusionModel
+from vta_core.models.trainer import TrainResult, resolve_device, train_loop
 from vta_core.progress import PercentHook
 
 LOG = logging.getLogger(__name__)
@@ -60,31 +63,61 @@ class FusionBatch:
     y: torch.Tensor  # (B, H)
     c: torch.Tensor  # (B, k)
     use_condition: torch.Tensor  # (B,) bool
+    view: BackboneView | None = None  # the frozen backbone's precomputed view of x; None: run the backbone
 
     def __len__(self) -> int:
         return len(self.y)
 
 
-def predict_conditional(model: FusionModel, data: FusionArrays, batch_size: int = 4096) -> np.ndarray:
-    """y_psi(c) for every window (the null token where no forecast is available)."""
+def backbone_views(model: FusionModel, data: FusionArrays, batch_size: int = 4096) -> BackboneView:
+    """The frozen backbone's view of every window, once (it does not change while psi trains)."""
+    if model.finetune_backbone:
+        raise ValueError("a fine-tuned backbone changes every step: its view cannot be computed once")
+    device = next(model.parameters()).device
+    model.eval()
+    with torch.no_grad():
+        return BackboneView.concat(
+            [
+                model.view(data.tensors(np.arange(start, min(start + batch_size, len(data.x))), device)[0])
+                for start in range(0, max(len(data.x), 1), batch_size)
+            ]
+        )
+
+
+def _psi(model: FusionModel, x: torch.Tensor, c: torch.Tensor, use: torch.Tensor, view: BackboneView | None):
+    return model(x, c, use) if view is None else model.conditioned(view, c, use)
+
+
+def predict_conditional(
+    model: FusionModel, data: FusionArrays, batch_size: int = 4096, views: BackboneView | None = None
+) -> np.ndarray:
+    """y_psi(c) for every window (the null token where no forecast is available); `views`: the frozen
+    backbone's precomputed view of `data` (backbone_views), else the backbone runs here."""
     device = next(model.parameters()).device
     model.eval()
     out = []
     with torch.no_grad():
         for start in range(0, len(data.x), batch_size):
-            x, _, c, available = data.tensors(np.arange(start, min(start + batch_size, len(data.x))), device)
-            out.append(model(x, c, available).float().cpu().numpy())
+            rows = np.arange(start, min(start + batch_size, len(data.x)))
+            x, _, c, available = data.tensors(rows, device)
+            view = None if views is None else views.rows(torch.as_tensor(rows, device=device))
+            out.append(_psi(model, x, c, available, view).float().cpu().numpy())
     return np.concatenate(out).astype(np.float64) if out else np.zeros_like(data.y_phi)
 
 
-def guided_mse(model: FusionModel, data: FusionArrays, scale: float) -> float:
+def guided_mse(model: FusionModel, data: FusionArrays, scale: float, views: BackboneView | None = None) -> float:
     """Per-ticker MSE (the evaluation's metric) of the guided forecast at `scale`."""
-    y = guided(data.y_phi, predict_conditional(model, data), scale, data.available)
+    y = guided(data.y_phi, predict_conditional(model, data, views=views), scale, data.available)
     return per_ticker_mse(y, data.y, data.ticker_groups())
 
 
 def training_batches(
-    data: FusionArrays, batch_size: int, p_uncond: float, rng: np.random.Generator, device: torch.device
+    data: FusionArrays,
+    batch_size: int,
+    p_uncond: float,
+    rng: np.random.Generator,
+    device: torch.device,
+    views: BackboneView | None = None,
 ) -> Iterator[FusionBatch]:
     """One epoch of shuffled batches with condition dropout: each window's c is replaced by the null
     token with probability p_uncond, so the same psi also learns the unconditional forecast."""
@@ -93,7 +126,8 @@ def training_batches(
         rows = order[start : start + batch_size]
         x, y, c, available = data.tensors(rows, device)
         keep = torch.as_tensor(rng.random(len(rows)) >= p_uncond, device=device)
-        yield FusionBatch(x, y, c, available & keep)
+        view = None if views is None else views.rows(torch.as_tensor(rows, device=device))
+        yield FusionBatch(x, y, c, available & keep, view)
 
 
 def fit_fusion(
@@ -103,23 +137,35 @@ def fit_fusion(
     config: FusionTrainingConfig,
     seed: int,
     progress: PercentHook | None = None,
+    reuse_views: bool | None = None,
 ) -> TrainResult:
     """Train in place; on return the model holds the weights with the lowest guided validation MSE.
 
     The checkpoint is chosen on the forecast fusion is used for (guided at `selection_scale`), not on
     psi's own loss. Always fp32: psi has trained without autocast since it was written, and honouring
     `train.mixed_precision` would change its CUDA results. `progress(percent)` hears of every epoch.
+    `reuse_views` (default: whenever the backbone is frozen) computes the backbone's view of each window once.
     """
     if val.tickers is None:
         LOG.warning("fusion: validation windows carry no tickers; checkpoint selection pools them as one ticker")
     batch_size = config.train.batch_size
+    reuse = not model.finetune_backbone if reuse_views is None else reuse_views
+    device = resolve_device(config.train.device)
+    model.to(device)
+    train_views, val_views = (backbone_views(model, train), backbone_views(model, val)) if reuse else (None, None)
+
+    def loss(batch: FusionBatch) -> torch.Tensor:
+        return torch.nn.functional.mse_loss(
+            _psi(model, batch.x, batch.c, batch.use_condition, batch.view).float(), batch.y
+        )
+
     return train_loop(
         model,
         config.train,
         seed,
-        batches=lambda rng, device: training_batches(train, batch_size, config.p_uncond, rng, device),
-        loss=lambda batch: torch.nn.functional.mse_loss(model(batch.x, batch.c, batch.use_condition).float(), batch.y),
-        score=lambda device: guided_mse(model, val, config.selection_scale),
+        batches=lambda rng, device: training_batches(train, batch_size, config.p_uncond, rng, device, train_views),
+        loss=loss,
+        score=lambda device: guided_mse(model, val, config.selection_scale, val_views),
         name="fusion",
         amp=False,
         score_key="val_guided_mse",

@@ -2,7 +2,7 @@
 
     x (B, T, C) --instance norm--> time tokens (B, C, d) = Linear(T -> d) per channel + channel embedding
       temporal branch: tokens -> transformer layers -> shared head -> y_time (B, C, H)   [= y_phi]
-      textual branch:  cross-attention(query = tokens, key = value = language prototypes)
+      textual branch:  cross-attention(query = tokens, key = value = language prototypes, projected once)
                        -> transformer layers (frozen except layer norms) -> shared head -> y_text
 With `anchor_last` (our addition, on by default) the shared head predicts the change from the last
 observed value instead of the level, which makes persistence the zero-initialised starting point.
@@ -72,8 +72,7 @@ class CalfBackbone(Forecaster):
         mean = x.mean(dim=1, keepdim=True)  # (B, 1, C)
         std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + EPS)
         tokens = self.embed(((x - mean) / std).transpose(1, 2)) + self.channel_embedding  # (B, C, d)
-        keys = self.prototype_projection(self.prototypes).unsqueeze(0).expand(x.shape[0], -1, -1)  # (B, k, d)
-        text, _ = self.cross_attention(tokens, keys, keys, need_weights=False)  # (B, C, d)
+        text = self._attend_to_prototypes(tokens)  # (B, C, d)
         hidden_time, hidden_text, h_time, h_text = [], [], tokens, text
         for time_layer, text_layer in zip(self.temporal, self.textual, strict=False):
             h_time, h_text = time_layer(h_time), text_layer(h_text)
@@ -81,6 +80,24 @@ class CalfBackbone(Forecaster):
             hidden_text.append(h_text)
         self._stats = (mean, std)
         return self._anchor(self.head(h_time), x), self._anchor(self.head(h_text), x), hidden_time, hidden_text
+
+    def _attend_to_prototypes(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Cross-attention (B, C, d) -> (B, C, d) of the time tokens to the language prototypes, with the weights
+        of `self.cross_attention`. The prototypes are the same for every window, so their keys and values are
+        projected once per batch, not once per window as nn.MultiheadAttention would on expanded keys (that
+        projection and its copies were a third of a CPU training step)."""
+        attention = self.cross_attention
+        heads = attention.num_heads
+        w_q, w_k, w_v = attention.in_proj_weight.chunk(3)
+        b_q, b_k, b_v = attention.in_proj_bias.chunk(3)
+        prototypes = self.prototype_projection(self.prototypes)  # (k, d)
+        q = nn.functional.linear(tokens, w_q, b_q).unflatten(-1, (heads, -1)).transpose(1, 2)  # (B, h, C, d/h)
+        k = nn.functional.linear(prototypes, w_k, b_k).unflatten(-1, (heads, -1)).transpose(0, 1)  # (h, k, d/h)
+        v = nn.functional.linear(prototypes, w_v, b_v).unflatten(-1, (heads, -1)).transpose(0, 1)  # (h, k, d/h)
+        weights = torch.softmax(q @ k.transpose(1, 2) * q.shape[-1] ** -0.5, dim=-1)  # (B, h, C, k)
+        weights = nn.functional.dropout(weights, attention.dropout, self.training)
+        mixed = (weights @ v).transpose(1, 2).flatten(2)  # (B, C, d)
+        return attention.out_proj(mixed)
 
     def _denormalise(self, y: torch.Tensor) -> torch.Tensor:  # (B, C, H) -> (B, C, H)
         mean, std = self._stats
