@@ -221,6 +221,19 @@ def test_paper_preset_builds_every_trl_config_without_weights(tmp_path):
     assert cfg.rejection.keep_fraction == 0.1
     warm = trl_configs.sft_config(cfg.warm_start, cfg, tmp_path / "s0")
     assert warm.completion_only_loss and warm.report_to in ([], "none", ["none"])
+    # a 7B model keeps TRL's activation checkpointing (memory); every stage shares the setting
+    assert all(c.gradient_checkpointing for c in (stage1, stage2, stage3, warm))
+
+
+def test_the_tiny_model_trains_without_activation_checkpointing_unless_asked(tmp_path):
+    """Recomputing the forward in the backward saves the tiny model no memory worth having and cost a
+    stage-0 step on CPU about a fifth of its time."""
+    cpu = load_config("cpu", environ={}).reasoner
+    assert cpu.is_tiny and not cpu.checkpoints_activations
+    assert not trl_configs.sft_config(cpu.warm_start, cpu, tmp_path / "s0").gradient_checkpointing
+    assert not trl_configs.grpo_config(cpu.stage1, cpu, tmp_path / "s1").gradient_checkpointing
+    asked = cpu.model_copy(update={"gradient_checkpointing": True})
+    assert trl_configs.sft_config(asked.warm_start, asked, tmp_path / "s0b").gradient_checkpointing
 
 
 def test_grpo_batch_must_divide_by_group_size():

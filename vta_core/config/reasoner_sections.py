@@ -230,6 +230,11 @@ class ReasonerConfig(Section):
     dtype: Literal["float32", "bfloat16", "auto"] = "float32"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     seed: int = 0
+    gradient_checkpointing: bool | None = Field(
+        default=None,
+        description="recompute activations in the backward pass (TRL's default: memory for time); None: off for the "
+        "tiny model, whose activations are small (a stage-0 step on CPU ran its forward twice), on for pretrained ones",
+    )
     tiny: TinyModelConfig = TinyModelConfig()
     lora: LoRAConfig = LoRAConfig()
     reward: RewardConfig = RewardConfig()
@@ -242,6 +247,10 @@ class ReasonerConfig(Section):
     @property
     def is_tiny(self) -> bool:
         return self.model == "tiny-local"
+
+    @property
+    def checkpoints_activations(self) -> bool:
+        return not self.is_tiny if self.gradient_checkpointing is None else self.gradient_checkpointing
 
     @property
     def warm_start_on(self) -> bool:

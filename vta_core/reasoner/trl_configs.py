@@ -33,6 +33,7 @@ def _common(cfg: ReasonerConfig, output_dir: Path, stage: GRPOStageConfig | SFTS
         "seed": cfg.seed,
         "data_seed": cfg.seed,
         "max_grad_norm": stage.max_grad_norm,
+        "gradient_checkpointing": cfg.checkpoints_activations,
         # Checkpoints let a killed stage resume (resume_from_checkpoint); two are enough for that.
         "save_strategy": "steps",
         "save_steps": stage.save_steps,
