@@ -190,7 +190,7 @@ def test_reused_backbone_views_train_the_same_psi_as_running_the_backbone_every_
         psi = FusionModel(net, 3, 16, finetune_backbone=False)
         results.append(fit_fusion(psi, train, val, config, seed=3, reuse_views=reuse))
         states.append(psi.conditioning_state())
-    assert [r.history for r in results][0] and results[0].best_epoch == results[1].best_epoch
+    assert len(results[0].history) == 3 and results[0].best_epoch == results[1].best_epoch
     for a, b in zip(results[0].history, results[1].history, strict=True):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
         assert a["val_guided_mse"] == pytest.approx(b["val_guided_mse"], rel=1e-5)
