@@ -13,6 +13,7 @@ from spies import count_stage_bodies
 
 from vta_core.config import load_config
 from vta_core.evaluation.predictions import PREDICTION_COLUMNS
+from vta_core.prompts.parser import CONTRADICTS
 from vta_core.reasoner.generation import NARRATIVE_COLUMNS, load_reasoner_forecasts
 from vta_core.stages.registry import STAGES_BY_NAME
 
@@ -66,6 +67,10 @@ def test_reasoning_flow_caches_each_stage(harness, executed, tmp_path):
     assert report["train"]["windows"] == 5 and report["train"]["in_sample"]
     assert report["val"]["windows"] + report["test"]["windows"] == int((narratives["split"] != "train").sum())
     assert all(0.0 <= report[s]["parse_failure_rate"] <= 1.0 for s in ("train", "val", "test"))
+    for split, entry in report.items():  # a withheld answer parsed, but its forecast is not used
+        rows = narratives[narratives["split"] == split]
+        assert entry["forecasts"] == int(rows["valid"].sum()) == entry["parsed"] - entry["withheld"]
+        assert entry["withheld"] == int((rows["error"] == CONTRADICTS).sum())
     forecasts = load_reasoner_forecasts(final)
     assert list(forecasts.columns) == PREDICTION_COLUMNS
     assert len(forecasts) == 10 * int(narratives["valid"].sum())  # parsable windows only, horizon 10

@@ -56,6 +56,7 @@ GENERATION_COLUMNS = [
     "windows_in_split",
     "parsed",
     "parse_failure_rate",
+    "withheld",
     "retried",
     "in_sample",
 ]

@@ -190,6 +190,10 @@ class GenerationConfig(Section):
     temperature: Annotated[float, Field(ge=0)] = Field(default=0.0, description="0 = greedy")
     retry_temperature: Annotated[float, Field(gt=0)] = 0.7
     retries: Annotated[int, Field(ge=0)] = 1
+    retry_contradicting: bool = Field(
+        default=True,
+        description="also retry a parsed answer whose direction contradicts its own concluding sentence",
+    )
     train_windows: Annotated[int, Field(ge=0)] | None = Field(
         default=None, description="final stage: seeded subsample of train windows decoded for fusion; None = all"
     )

@@ -140,6 +140,8 @@ def _reasoner(
         cfg.reasoner.seed,
         engine=g.engine,
         constrained=g.answer_grammar,
+        last_prices=shown[:, -1] if g.retry_contradicting else None,
+        digits=prompt.significant_digits,
     )
     valid = np.array([d.parsed.valid for d in decoded], dtype=bool)
     forecasts = np.array([d.parsed.forecast if d.parsed.valid else [np.nan] * ws.horizon for d in decoded], dtype=float)

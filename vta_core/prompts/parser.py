@@ -27,6 +27,11 @@ class ParsedAnswer:
         return None if self.error is None else self.error.split(":", 1)[0]
 
 
+# Not a parse error: the code a decoder gives a parsed answer it withholds because the answer contradicts the
+# narrative's own concluding sentence (vta_core.reasoner.generation).
+CONTRADICTS = "contradicts_conclusion"
+
+
 def _fail(code: str, detail: str, reasoning: str = "") -> ParsedAnswer:
     return ParsedAnswer(False, reasoning, (), f"{code}: {detail}")
 

@@ -1,5 +1,9 @@
 """Batched decoding of chat prompts, strict parsing, retry at a higher temperature, then 'invalid'.
 
+A window is retried when its output does not parse or, given the window's last price, when its answer
+does not bear out its own concluding sentence ("stay flat from the last close 11.19" over an answer that
+ends at 1.139: a garbled copy). An answer that still contradicts its conclusion after the retries is
+withheld (error code `contradicts_conclusion`): the narrative is kept, the forecast is not used.
 Windows whose output never parses are marked invalid; the fusion stage falls back to the
 backbone's unconditional forecast for them. Prompts are decoded longest-first in batches of
 similar length. Two engines give the same greedy tokens: "fast" (vta_core.reasoner.fast_decode,
@@ -20,7 +24,8 @@ import pandas as pd
 import torch
 
 from vta_core.artifacts import ArtifactRef, require
-from vta_core.prompts.parser import ParsedAnswer, parse_answer
+from vta_core.evaluation.reasoning_quality import conclusion_agrees
+from vta_core.prompts.parser import CONTRADICTS, ParsedAnswer, parse_answer
 from vta_core.reasoner.answer_grammar import AnswerGrammar
 from vta_core.reasoner.fast_decode import Sampling, fast_decode_texts
 
@@ -93,6 +98,17 @@ def decode_texts(
     return texts
 
 
+def contradicts(decoded: Decoded, last_price: float, digits: int = 4) -> bool:
+    """A parsed answer that does not bear out its concluding sentence: the sentence states no single direction
+    (a garbled conclusion), or not the direction of the answer's last value from `last_price`."""
+    return decoded.parsed.valid and not conclusion_agrees(decoded.text, decoded.parsed.forecast, last_price, digits)
+
+
+def _withheld(decoded: Decoded) -> Decoded:
+    error = f"{CONTRADICTS}: the answer does not bear out the concluding sentence after every retry"
+    return Decoded(decoded.text, ParsedAnswer(False, decoded.parsed.reasoning, (), error), decoded.attempts)
+
+
 def chat_prompts(tokenizer, records: Sequence[dict]) -> list[str]:
     return [tokenizer.apply_chat_template(r["prompt"], tokenize=False, add_generation_prompt=True) for r in records]
 
@@ -111,9 +127,19 @@ def generate(
     on_batch: Callable[[int], None] | None = None,
     engine: Engine = "fast",
     constrained: bool = False,
+    last_prices: Sequence[float] | np.ndarray | None = None,
+    digits: int = 4,
 ) -> list[Decoded]:
     """Decode every record; unparsable outputs are retried (sampling at `retry_temperature`) `retries` times.
-    `on_batch(n)` hears of each first-pass batch of n records (the retries are not counted)."""
+    Given `last_prices` (one per record: the prompt's last close), so are answers that contradict their
+    conclusion, and those still contradicting it are withheld. `on_batch(n)` hears of each first-pass batch of
+    n records (the retries are not counted)."""
+    if last_prices is not None and len(last_prices) != len(records):
+        raise ValueError(f"{len(last_prices)} last prices for {len(records)} records")
+
+    def accepted(d: Decoded, i: int) -> bool:
+        return d.parsed.valid and (last_prices is None or not contradicts(d, float(last_prices[i]), digits))
+
     torch.manual_seed(seed)
     model.eval()
     prompts = chat_prompts(tokenizer, records)
@@ -124,7 +150,7 @@ def generate(
     )
     results = [Decoded(t, parse_answer(t, horizon), 1) for t in texts]
     for attempt in range(2, retries + 2):
-        failed = [i for i, r in enumerate(results) if not r.parsed.valid]
+        failed = [i for i, r in enumerate(results) if not accepted(r, i)]
         if not failed:
             break
         again = decode_texts(
@@ -139,14 +165,18 @@ def generate(
             grammar=grammar,
         )
         for i, text in zip(failed, again, strict=False):
-            results[i] = Decoded(text, parse_answer(text, horizon), attempt)
-    invalid = sum(not r.parsed.valid for r in results)
+            retry = Decoded(text, parse_answer(text, horizon), attempt)
+            if accepted(retry, i) or not results[i].parsed.valid:
+                results[i] = retry
+    results = [r if accepted(r, i) or not r.parsed.valid else _withheld(r) for i, r in enumerate(results)]
+    withheld = sum(r.parsed.error_code == CONTRADICTS for r in results)
     LOG.info(
-        "decoded %d prompts in %.1f s; %d unparsable after %d retries",
+        "decoded %d prompts in %.1f s; after %d retries %d unparsable, %d withheld for contradicting their conclusion",
         len(records),
         time.perf_counter() - started,
-        invalid,
         retries,
+        sum(not r.parsed.valid for r in results) - withheld,
+        withheld,
     )
     return results
 

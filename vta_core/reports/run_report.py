@@ -21,6 +21,7 @@ import pandas as pd
 from vta_core.artifacts import write_text
 from vta_core.evaluation.report import quality_markdown
 from vta_core.identities import label
+from vta_core.prompts.parser import CONTRADICTS
 from vta_core.reports.examples import DRAWN_MODELS, Example, ExampleSet, example_windows
 from vta_core.reports.plots import plot_example
 from vta_core.reports.render import html_page
@@ -145,7 +146,12 @@ def _example_markdown(number: int, example: Example, image: str, has_narratives:
             else "The stage-3 reasoner wrote no narrative for this window."
         )
     else:
-        state = "parsed" if example.narrative_valid else f"did not parse ({example.narrative_error or 'unknown'})"
+        if example.narrative_valid:
+            state = "parsed"
+        elif example.narrative_error == CONTRADICTS:
+            state = "was withheld: it contradicts the concluding sentence"
+        else:
+            state = f"did not parse ({example.narrative_error or 'unknown'})"
         lines += [
             f"Stage-3 reasoner narrative (numbers are standardised; the answer {state}):",
             "",

@@ -123,6 +123,8 @@ def generation_stage(
             on_batch=steps.advance,
             engine=decoding.engine,
             constrained=decoding.answer_grammar,
+            last_prices=ws.inputs()[:, -1, TARGET_COLUMN] if decoding.retry_contradicting else None,
+            digits=digits,
         )
         valid = np.array([d.parsed.valid for d in decoded], dtype=bool)
         if valid.any():
@@ -133,11 +135,15 @@ def generation_stage(
             split_table = table[table["split"].astype(str) == split].iloc[rows].reset_index(drop=True)
             quality.extend(_quality(model_name, split, decoded, records, ws, split_table, digits))
         errors = pd.Series([d.parsed.error_code for d in decoded if not d.parsed.valid], dtype=object)
+        withheld = int((errors == generation.CONTRADICTS).sum())
+        parsed = int(valid.sum()) + withheld  # a withheld answer parsed: its forecast contradicts its conclusion
         report[split] = {
             "windows": len(decoded),
             "windows_in_split": plan.total,
-            "parsed": int(valid.sum()),
-            "parse_failure_rate": float(1.0 - valid.mean()) if len(valid) else math.nan,
+            "parsed": parsed,
+            "parse_failure_rate": float(1.0 - parsed / len(decoded)) if len(decoded) else math.nan,
+            "withheld": withheld,
+            "forecasts": int(valid.sum()),
             "retried": int(sum(d.attempts > 1 for d in decoded)),
             "errors": {str(k): int(v) for k, v in errors.value_counts().items()},
             "in_sample": split == "train",
