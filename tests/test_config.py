@@ -110,3 +110,17 @@ def test_seed_is_the_default_seed_of_every_seeded_stage():
     assert cfg.backbone.train.seeds == cfg.dlinear.train.seeds == cfg.tsmixer.train.seeds == (3, 4, 5)
     own = load_config("cpu", overrides=["seed=3", "reasoner.seed=7", "backbone.train.seeds=[9]"], environ={})
     assert own.reasoner.seed == 7 and own.backbone.train.seeds == (9,) and own.dlinear.train.seeds == (3, 4, 5)
+
+
+@pytest.mark.parametrize("date_pass_reasoner", [False, True])
+def test_date_protocol_config_trains_no_reasoner_unless_asked(date_pass_reasoner):
+    from vta_core.config.protocols import date_protocol_config
+
+    cfg = load_config("cpu", overrides=[f"backtest.date_pass_reasoner={str(date_pass_reasoner).lower()}"], environ={})
+    dates = date_protocol_config(cfg)
+    assert dates.data.split == cfg.backtest.date_split
+    assert dates.reasoner.enabled is date_pass_reasoner
+    # Without a reasoner the analyst's train-split narratives (the warm-start corpus) are not written.
+    expected = ("train", "val", "test") if date_pass_reasoner else ("val", "test")
+    assert dates.analyst.narratives_for == expected
+    assert dates.model_copy(update={"data": cfg.data, "reasoner": cfg.reasoner, "analyst": cfg.analyst}) == cfg
