@@ -73,9 +73,9 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenize
 
 
 def build_tiny_model(texts: Iterable[str], cfg: TinyModelConfig, out: Path, seed: int) -> Path:
+    """Train the tokenizer, initialise the model, save both to `out` (a from_pretrained folder)."""
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    """Train the tokenizer, initialise the model, save both to `out` (a from_pretrained folder)."""
     tokenizer = train_tokenizer(texts, cfg.vocab_size)
     config = Qwen2Config(
         vocab_size=len(tokenizer),
