@@ -192,7 +192,8 @@ class GenerationConfig(Section):
     retries: Annotated[int, Field(ge=0)] = 1
     retry_contradicting: bool = Field(
         default=True,
-        description="also retry a parsed answer whose direction contradicts its own concluding sentence",
+        description="also retry a parsed answer that does not bear out its own concluding sentence (another "
+        "direction, or none); one still contradicting it after the last retry is withheld",
     )
     train_windows: Annotated[int, Field(ge=0)] | None = Field(
         default=None, description="final stage: seeded subsample of train windows decoded for fusion; None = all"

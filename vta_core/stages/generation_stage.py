@@ -18,6 +18,7 @@ from vta_core.data.windows import TARGET_COLUMN, WindowSet
 from vta_core.evaluation import predictions, reasoning_quality
 from vta_core.identities import StageName
 from vta_core.progress import PercentHook, Steps
+from vta_core.prompts.parser import CONTRADICTS
 from vta_core.prompts.text import INDICATOR_LABELS
 from vta_core.reasoner import corpus, generation, loading
 from vta_core.reasoner.loading import Checkpoint
@@ -135,7 +136,7 @@ def generation_stage(
             split_table = table[table["split"].astype(str) == split].iloc[rows].reset_index(drop=True)
             quality.extend(_quality(model_name, split, decoded, records, ws, split_table, digits))
         errors = pd.Series([d.parsed.error_code for d in decoded if not d.parsed.valid], dtype=object)
-        withheld = int((errors == generation.CONTRADICTS).sum())
+        withheld = int((errors == CONTRADICTS).sum())
         parsed = int(valid.sum()) + withheld  # a withheld answer parsed: its forecast contradicts its conclusion
         report[split] = {
             "windows": len(decoded),
