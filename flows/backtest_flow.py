@@ -28,7 +28,14 @@ def backtest_flow(
     predictions = predictions or subflow(baselines_flow, preset=cfg.preset, config=cfg, data=data)
     portfolio, calendar = cfg.backtest.portfolio, cfg.data.calendar
     ref = bound(run_backtest, cfg.runtime)(
-        portfolio, calendar, protocol, data.cleaned, data.windows, predictions, artifact_root(cfg.runtime)
+        portfolio,
+        calendar,
+        protocol,
+        data.cleaned,
+        data.windows,
+        predictions,
+        cfg.prompt.significant_digits,
+        artifact_root(cfg.runtime),
     )
     publish(publish_backtest, ref, protocol)
     return ref

@@ -28,11 +28,20 @@ def run_backtest(
     cleaned: ArtifactRef,
     windows: ArtifactRef,
     predictions: list[ArtifactRef],
+    prompt_digits: int,
     store_root: Path,
 ) -> ArtifactRef:
     hook = progress_hook(progress_key("backtest", protocol), f"backtest ({protocol}): decision days planned")
     return backtest_stage(
-        portfolio, calendar, protocol, cleaned, windows, predictions, progress=hook, store=ArtifactStore(store_root)
+        portfolio,
+        calendar,
+        protocol,
+        cleaned,
+        windows,
+        predictions,
+        prompt_digits,
+        progress=hook,
+        store=ArtifactStore(store_root),
     )
 
 

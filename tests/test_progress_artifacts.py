@@ -136,7 +136,7 @@ def test_a_progress_hook_never_changes_a_stage_key(tmp_path):
         (rejection_stage, (ReasonerConfig(), RejectionConfig(), ref("stage1"), ref("prompts")), {}),
         (
             backtest_stage,
-            (PortfolioConfig(), CalendarConfig(), "run", ref("cleanse"), ref("windows"), [ref("naive")]),
+            (PortfolioConfig(), CalendarConfig(), "run", ref("cleanse"), ref("windows"), [ref("naive")], 4),
             {},
         ),
     ]

@@ -54,6 +54,13 @@ class PortfolioConfig(Section):
     horizon: PositiveInt | None = Field(
         default=None, description="forecast step h used by horizon_rate; None = the largest step in the predictions"
     )
+    prompted_base: Literal["as_printed", "observed"] = Field(
+        default="as_printed",
+        description="P[t] of a model that answers a prompt (the analyst and the reasoner stages): as_printed = the "
+        "last close as its prompt printed it (prompt.significant_digits, in standardised units), so that an answer "
+        "repeating the printed close is mu = 0 and not the rounding error of the print; observed = the observed "
+        "Adj Close, as for every other model",
+    )
     # --- risk model
     lookback: Annotated[int, Field(ge=2)] = Field(
         default=60, description="trailing sessions of realised daily Adj Close returns ending at t for Sigma"

@@ -25,6 +25,7 @@ from vta_core.config.portfolio_sections import ALL_BENCHMARKS, PortfolioConfig
 from vta_core.portfolio.market import (
     Market,
     PortfolioDataError,
+    PrintedCloses,
     RiskModel,
     build_market,
     expected_returns,
@@ -76,11 +77,13 @@ def run_backtest(
     config: PortfolioConfig,
     calendar: CalendarConfig,
     progress: PercentHook | None = None,
+    printed: PrintedCloses | None = None,
 ) -> BacktestResult:
     """Backtest every benchmark in config.benchmarks and every (model, seed) of `predictions`.
 
     prices: cleaned long prices (date, ticker, Adj Close, ...); predictions: the long predictions table
-    (standardised space); scalers: the windows' scalers (fold, ticker, price_mean, price_std).
+    (standardised space); scalers: the windows' scalers (fold, ticker, price_mean, price_std); printed: models
+    whose mu is measured from the last close as their prompt printed it (see `expected_returns`).
     progress(percent): decision days planned, over every strategy run; 100 once the tables are assembled.
     """
     market = build_market(prices, calendar)
@@ -98,7 +101,7 @@ def run_backtest(
     clash = sorted(set(chosen["model"].astype(str)) & set(ALL_BENCHMARKS))
     if clash:
         raise PortfolioDataError(f"model name(s) {clash} collide with benchmark names; rename the model")
-    mu_long = expected_returns(chosen, scalers, market, config.mu, horizon)
+    mu_long = expected_returns(chosen, scalers, market, config.mu, horizon, printed)
     runs: list[tuple[str, str, int, Plan, float]] = []
 
     def timed(name: str, kind: str, seed: int, make: Callable[[], Plan]) -> None:

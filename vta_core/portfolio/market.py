@@ -16,6 +16,7 @@ Two return series, for two purposes:
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,7 @@ import pandas as pd
 from vta_core.config.data_sections import CalendarConfig
 from vta_core.data.calendars import sessions
 from vta_core.data.schema import DATE, TARGET, TICKER
+from vta_core.prompts.text import NOT_AVAILABLE, format_number
 
 LOG = logging.getLogger(__name__)
 
@@ -133,14 +135,38 @@ class RiskModel:
         return self._cache[key]
 
 
+def quoted_values(values: np.ndarray, digits: int) -> np.ndarray:
+    """Each value as a prompt prints it (`format_number`), read back as a float; NaN where none is printed."""
+    texts = [format_number(float(v), digits) for v in values]
+    return np.array([math.nan if t == NOT_AVAILABLE else float(t) for t in texts], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class PrintedCloses:
+    """Models that answer a prompt, and the significant digits it printed prices with (standardised units)."""
+
+    models: frozenset[str]
+    digits: int
+
+
 def expected_returns(
-    predictions: pd.DataFrame, scalers: pd.DataFrame, market: Market, rule: str, horizon: int
+    predictions: pd.DataFrame,
+    scalers: pd.DataFrame,
+    market: Market,
+    rule: str,
+    horizon: int,
+    printed: PrintedCloses | None = None,
 ) -> pd.DataFrame:
     """mu per (model, seed, date, ticker) from forecasts in price space (each (fold, ticker) scaler inverted).
 
     horizon_rate: mu = (P_hat[t+h] / P[t])^(1/h) - 1; next_day: mu = P_hat[t+1] / P[t] - 1, where P[t] is
     the observed Adj Close at the decision date t = window_end_date. A forecast price <= 0 (possible after
     inverting a z-score) is floored at 1e-12 of P[t], i.e. mu ~ -1, and logged.
+
+    For `printed.models`, P[t] is the last close as their prompt printed it: such a model sees "0.5703", not
+    0.570349, and its answer "0.5703" means flat. Measured from the observed close, mu would be the print's
+    rounding error, on which the optimiser trades: 0.79 of the book a day for the analyst of the 2026-12-04 cpu
+    run, whose every answer is flat, against 0.13 for persistence.
     """
     step = 1 if rule == "next_day" else horizon
     chosen = predictions[predictions["step"] == step]
@@ -160,7 +186,14 @@ def expected_returns(
     cols = np.minimum(cols, len(market.tickers) - 1)
     known = (rows >= 0) & (market.tickers[cols] == frame["ticker"].to_numpy())
     last_price = np.where(known, market.prices[np.maximum(rows, 0), cols], np.nan)
-    forecast = frame["y_hat"].to_numpy() * frame["price_std"].to_numpy() + frame["price_mean"].to_numpy()
+    mean, std = frame["price_mean"].to_numpy(), frame["price_std"].to_numpy()
+    forecast = frame["y_hat"].to_numpy() * std + mean
+    if printed is not None:
+        # The same arithmetic as WindowSet's scaling, so the printed value is the prompt's to the last digit.
+        shown = frame["model"].astype(str).isin(printed.models).to_numpy() & np.isfinite(last_price)
+        as_printed = quoted_values((last_price[shown] - mean[shown]) / std[shown], printed.digits)
+        last_price = last_price.copy()
+        last_price[shown] = as_printed * std[shown] + mean[shown]
     ratio = forecast / last_price
     floored = np.isfinite(ratio) & (ratio <= 0)
     if floored.any():
