@@ -92,6 +92,13 @@ class PortfolioConfig(Section):
     start: dt.date | None = Field(default=None, description="first decision date (inclusive); None = no bound")
     end: dt.date | None = Field(default=None, description="last decision date (inclusive); None = no bound")
     benchmarks: tuple[Benchmark, ...] = Field(default=ALL_BENCHMARKS, description="benchmark strategies to run")
+    min_forecast_coverage: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        default=0.9,
+        description="a (model, seed) whose forecasts cover less than this share of the (decision date, ticker) "
+        "slots that any model forecasts is not backtested but listed with its coverage: its portfolio could only "
+        "hold the few tickers it happened to forecast each day (the cpu preset's reasoner stages 0-2 decode a "
+        "1,000-window sample), so its row would measure that churn, not its forecasts; 0 backtests every model",
+    )
     # --- solver
     engine: Literal["osqp", "cvxpy"] = Field(
         default="osqp",

@@ -33,7 +33,7 @@ from vta_core.portfolio.market import (
 )
 from vta_core.portfolio.metrics import performance
 from vta_core.portfolio.optimizer import Markowitz, make_solver
-from vta_core.portfolio.report import equity_curve, table4, table4_markdown
+from vta_core.portfolio.report import equity_curve, excluded_markdown, table4, table4_markdown
 from vta_core.portfolio.significance import sharpe_interval
 from vta_core.portfolio.simulate import Plan, plan_equal_weight, plan_markowitz, simulate
 from vta_core.progress import PercentHook, Steps
@@ -49,6 +49,7 @@ class BacktestResult:
     daily: pd.DataFrame  # strategy, kind, seed, date, gross, net, turnover, cost
     weights: pd.DataFrame  # strategy, seed, decision_date, trade_date, ticker, weight (executed targets > 0)
     skipped: pd.DataFrame  # strategy, seed, date, ticker, reason (not_listed/no_price/no_forecast/short_history)
+    excluded: pd.DataFrame  # model, seed, forecasts, slots, coverage: runs below config.min_forecast_coverage
     failures: pd.DataFrame  # strategy, seed, date, reason: decisions not traded (weights kept drifting)
     timings: pd.DataFrame  # strategy, seed, seconds (plan + simulate)
     decision_dates: np.ndarray  # datetime64[ns]
@@ -102,6 +103,16 @@ def run_backtest(
     if clash:
         raise PortfolioDataError(f"model name(s) {clash} collide with benchmark names; rename the model")
     mu_long = expected_returns(chosen, scalers, market, config.mu, horizon, printed)
+    mu_long = mu_long[np.isin(mu_long["date"].to_numpy(), dates)]
+    coverage = forecast_coverage(mu_long)
+    excluded = coverage[coverage["coverage"] < config.min_forecast_coverage].reset_index(drop=True)
+    for r in excluded.itertuples(index=False):
+        LOG.warning(
+            "%s seed %d not backtested: forecasts for %d of %d slots (%.1f %% < min_forecast_coverage %.0f %%)",
+            r.model, r.seed, r.forecasts, r.slots, 100 * r.coverage, 100 * config.min_forecast_coverage,
+        )  # fmt: skip
+    dropped = pd.MultiIndex.from_frame(excluded[["model", "seed"]])
+    mu_long = mu_long[~pd.MultiIndex.from_frame(mu_long[["model", "seed"]]).isin(dropped)]
     runs: list[tuple[str, str, int, Plan, float]] = []
 
     def timed(name: str, kind: str, seed: int, make: Callable[[], Plan]) -> None:
@@ -132,9 +143,22 @@ def run_backtest(
             int(seed),
             functools.partial(plan_markowitz, market, risk, rows, matrix, solver(), config.gamma, tick),
         )
-    result = _assemble(market, dates, runs, config)
+    result = _assemble(market, dates, runs, config, excluded)
     steps.finish()
     return result
+
+
+def forecast_coverage(mu_long: pd.DataFrame) -> pd.DataFrame:
+    """Per (model, seed): forecasts, the (date, ticker) slots any model forecasts, and their ratio.
+
+    A model that forecasts a sample of the windows can only hold the tickers it happened to forecast each day;
+    measured against the union of every model's slots, such a run stands out whatever the universe."""
+    columns = ["model", "seed", "forecasts", "slots", "coverage"]
+    if mu_long.empty:
+        return pd.DataFrame(columns=columns)
+    slots = len(mu_long[["date", "ticker"]].drop_duplicates())
+    counts = mu_long.groupby(["model", "seed"], sort=True).size().rename("forecasts").reset_index()
+    return counts.assign(slots=slots, coverage=counts["forecasts"] / slots)[columns]
 
 
 def _mu_matrix(group: pd.DataFrame, market: Market, dates: np.ndarray) -> np.ndarray:
@@ -147,7 +171,9 @@ def _mu_matrix(group: pd.DataFrame, market: Market, dates: np.ndarray) -> np.nda
     return out
 
 
-def _assemble(market: Market, dates: np.ndarray, runs: list, config: PortfolioConfig) -> BacktestResult:
+def _assemble(
+    market: Market, dates: np.ndarray, runs: list, config: PortfolioConfig, excluded: pd.DataFrame
+) -> BacktestResult:
     daily_parts, weight_parts, skipped_parts, failure_parts, timing, run_rows = [], [], [], [], [], []
     for name, kind, seed, plan, planning in runs:
         began = time.perf_counter()
@@ -182,6 +208,7 @@ def _assemble(market: Market, dates: np.ndarray, runs: list, config: PortfolioCo
         weights=pd.concat(weight_parts, ignore_index=True),
         skipped=pd.concat(skipped_parts, ignore_index=True),
         failures=pd.concat(failure_parts, ignore_index=True),
+        excluded=excluded,
         timings=pd.DataFrame(timing),
         decision_dates=dates,
     )
@@ -255,11 +282,11 @@ def _aggregate(run_table: pd.DataFrame, daily: pd.DataFrame, config: PortfolioCo
 def write_backtest(result: BacktestResult, folder: Path, preamble: str = "") -> None:
     """metrics/runs/daily/weights/skipped/failures/timings .parquet, table4.md (after `preamble`), equity_curve.png,
     summary.json."""
-    for name in ("metrics", "runs", "daily", "weights", "skipped", "failures", "timings"):
+    for name in ("metrics", "runs", "daily", "weights", "skipped", "failures", "timings", "excluded"):
         write_parquet(folder / f"{name}.parquet", getattr(result, name))
     table = table4(result.metrics)
     write_parquet(folder / "table4.parquet", table)
-    write_text(folder / "table4.md", preamble + table4_markdown(table))
+    write_text(folder / "table4.md", preamble + table4_markdown(table) + excluded_markdown(result.excluded))
     equity_curve(result.daily, folder / "equity_curve.png")
     write_json(
         folder / "summary.json",
@@ -270,6 +297,7 @@ def write_backtest(result: BacktestResult, folder: Path, preamble: str = "") -> 
             ],
             "strategies": result.metrics["strategy"].tolist(),
             "failed_decisions": int(len(result.failures)),
+            "not_backtested": result.excluded.to_dict("records"),
             "skipped_by_reason": result.skipped.groupby(["strategy", "reason"])
             .size()
             .rename("n")

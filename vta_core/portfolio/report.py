@@ -78,6 +78,21 @@ def table4_markdown(table: pd.DataFrame, digits: int = 4) -> str:
     return "\n".join(lines) + "\n\n" + notes + "\n"
 
 
+def excluded_markdown(excluded: pd.DataFrame) -> str:
+    """A paragraph naming the (model, seed) runs left out for their forecast coverage; empty when none is."""
+    if excluded.empty:
+        return ""
+    runs = "; ".join(
+        f"{label(str(r.model))}{'' if r.seed < 0 else f' seed {r.seed}'}: {r.forecasts:,} of {r.slots:,} "
+        f"({100 * r.coverage:.1f} %)"
+        for r in excluded.itertuples(index=False)
+    )
+    return (
+        "\nNot backtested, for forecasting too few of the (decision date, ticker) slots any model forecasts "
+        f"(`min_forecast_coverage`): {runs}. Their portfolios could hold only the tickers they forecast each day.\n"
+    )
+
+
 def equity_curve(daily: pd.DataFrame, path: Path, title: str = "Growth of 1 (net of costs)") -> None:
     """PNG of net wealth (growth of 1) on a log scale: every model (seed-averaged daily net return) and the
     benchmarks (dashed). Log scale, because perfect foresight ends tens of times above everything else.
