@@ -58,7 +58,7 @@ def backtest_stage(
     heading = f"### Portfolio backtest, protocol `{protocol}`: {PROTOCOL_TITLES[protocol]}\n\n"
     prompted = sorted(label(m) for m in PROMPTED_MODELS & set(result.metrics["strategy"]))
     base = (
-        f"mu of {', '.join(prompted)} is measured from the last close as the prompt printed it "
+        f"For {', '.join(prompted)}, mu is measured from the last close as the prompt printed it "
         f"({prompt_digits} significant digits), so that a flat answer is mu = 0 (`prompted_base: as_printed`).\n\n"
         if printed and prompted
         else ""
