@@ -1,11 +1,7 @@
 """`training.labelled_positions_only`: TRL's fused LM head scores only the labelled positions on CPU too,
-with the loss and gradients of the full projection, and TRL's switch is restored afterwards.
-`training.causal_mask_for_right_padding`: a right-padded batch trains without its mask, with the masked batch's
-loss and gradients; any other padding keeps its mask."""
+with the loss and gradients of the full projection, and TRL's switch is restored afterwards."""
 
 from __future__ import annotations
-
-import contextlib
 
 import pytest
 import torch
@@ -92,58 +88,3 @@ def test_a_trl_without_the_switch_trains_unchanged(monkeypatch, caplog):
     with caplog.at_level("WARNING"), training.labelled_positions_only():
         assert not hasattr(trl_utils, "_use_triton")
     assert "scores every position" in caplog.text
-
-
-@pytest.mark.parametrize(
-    ("rows", "right_padded"),
-    [
-        ([[1, 1, 1], [1, 1, 0], [1, 0, 0]], True),
-        ([[1, 1, 1]], True),
-        ([[0, 1, 1], [1, 1, 1]], False),  # left padding (GRPO's prompts)
-        ([[1, 0, 1]], False),  # a hole
-        ([[0, 0, 0]], False),  # an empty row
-    ],
-)
-def test_is_right_padded(rows, right_padded):
-    assert training.is_right_padded(torch.tensor(rows)) is right_padded
-    assert training.is_right_padded(None) is False
-
-
-def _step(model_dir, ids, mask, labels, drop: bool):
-    model, _ = loading.load_checkpoint(
-        loading.Checkpoint(str(model_dir), None), ReasonerConfig(device="cpu", tiny=TINY), trainable=True
-    )
-    seen: list[object] = []
-    model.model.register_forward_pre_hook(lambda m, a, kw: seen.append(kw.get("attention_mask")), with_kwargs=True)
-    with training.causal_mask_for_right_padding(model) if drop else contextlib.nullcontext():
-        out = model(input_ids=ids, attention_mask=mask, labels=labels)
-    out.loss.backward()
-    return out.loss.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None], seen[0]
-
-
-def test_a_right_padded_batch_trains_without_its_mask_with_the_same_loss_and_gradients(model_dir):
-    model, tokenizer = loading.load_checkpoint(
-        loading.Checkpoint(str(model_dir), None), ReasonerConfig(device="cpu", tiny=TINY), trainable=False
-    )
-    ids, mask, labels = _batch(tokenizer)
-    assert (mask == 0).any()  # really padded
-    masked_loss, masked_grads, inner = _step(model_dir, ids, mask, labels, drop=False)
-    assert inner is mask
-    causal_loss, causal_grads, inner = _step(model_dir, ids, mask, labels, drop=True)
-    assert inner is None  # the decoder saw no mask
-    torch.testing.assert_close(causal_loss, masked_loss, rtol=1e-6, atol=1e-7)
-    for a, b in zip(causal_grads, masked_grads, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
-
-
-def test_a_left_padded_batch_keeps_its_mask(model_dir):
-    model, tokenizer = loading.load_checkpoint(
-        loading.Checkpoint(str(model_dir), None), ReasonerConfig(device="cpu", tiny=TINY), trainable=False
-    )
-    ids, mask, labels = _batch(tokenizer)
-    left_ids, left_mask, left_labels = (
-        torch.stack([r.roll(int((m == 0).sum())) for r, m in zip(t, mask, strict=True)]) for t in (ids, mask, labels)
-    )
-    assert not training.is_right_padded(left_mask)
-    _, _, inner = _step(model_dir, left_ids, left_mask, left_labels, drop=True)
-    assert inner is left_mask
