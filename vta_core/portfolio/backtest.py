@@ -109,8 +109,13 @@ def run_backtest(
     for r in excluded.itertuples(index=False):
         LOG.warning(
             "%s seed %d not backtested: forecasts for %d of %d slots (%.1f %% < min_forecast_coverage %.0f %%)",
-            r.model, r.seed, r.forecasts, r.slots, 100 * r.coverage, 100 * config.min_forecast_coverage,
-        )  # fmt: skip
+            r.model,
+            r.seed,
+            r.forecasts,
+            r.slots,
+            100 * r.coverage,
+            100 * config.min_forecast_coverage,
+        )
     dropped = pd.MultiIndex.from_frame(excluded[["model", "seed"]])
     mu_long = mu_long[~pd.MultiIndex.from_frame(mu_long[["model", "seed"]]).isin(dropped)]
     runs: list[tuple[str, str, int, Plan, float]] = []
